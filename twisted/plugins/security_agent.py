@@ -1,0 +1,14 @@
+"""twistd drop-in for ``twistd security-agent`` and ``twist security-agent``.
+
+Kept import-cheap on purpose: ``ServiceMaker`` loads ``host.tap`` only when the subcommand
+is used, and nothing here imports the reactor (that would break ``twistd --reactor``).
+"""
+
+from twisted.application.service import ServiceMaker
+
+security_agent = ServiceMaker(
+    "security-agent",
+    "host.tap",
+    "Run the security agent: compliance, runtime security and custom checks as plugins.",
+    "security-agent",
+)
