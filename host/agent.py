@@ -97,10 +97,8 @@ class Agent:
             args = {name: kwargs[name] for name in impl.argnames}
             try:
                 results.append((impl.plugin_name, impl.function(**args)))
-            except Exception as exc:  # noqa: BLE001 - one plugin must not break the others
-                log.failure(
-                    "{plugin}: hook {hook} failed", plugin=impl.plugin_name, hook=hook_name
-                )
+            except Exception as exc:
+                log.failure("{plugin}: hook {hook} failed", plugin=impl.plugin_name, hook=hook_name)
                 results.append((impl.plugin_name, exc))
         return results
 

@@ -60,8 +60,12 @@ def declare_host_keys(config: Config) -> None:
     def d(key: str, default: Any, **kw: Any) -> None:
         config.declare(key, default, owner="host", **kw)
 
-    d("run_path", "/var/lib/security-agent/run", path=True,
-      description="where the agent writes tokens, certificates, spools and caches")
+    d(
+        "run_path",
+        "/var/lib/security-agent/run",
+        path=True,
+        description="where the agent writes tokens, certificates, spools and caches",
+    )
     d("hostname", "", description="overrides the system hostname")
     d("api_key", "", description="the API key destinations such as the Datadog intake need")
     d("site", "datadoghq.com")
@@ -72,16 +76,38 @@ def declare_host_keys(config: Config) -> None:
     d("log_file_max_size", "10Mb")
     d("log_file_max_rolls", 1)
     d("security_agent.log_file", "/var/log/security-agent/security-agent.log", path=True)
-    d("security_agent.worker_pool_size", 4,
-      description="threads for blocking plugin work (scans, file hashing)")
-    d("security_agent.disabled_exit_delay", "5s",
-      description="pause before exiting when nothing is enabled, so init systems see a start")
-    d("security_agent.health_ping_frequency", "15s",
-      description="health tick; a component missing two ticks is unhealthy (Datadog: 15s)")
+    d(
+        "security_agent.worker_pool_size",
+        4,
+        description="threads for blocking plugin work (scans, file hashing)",
+    )
+    d(
+        "security_agent.disabled_exit_delay",
+        "5s",
+        description="pause before exiting when nothing is enabled, so init systems see a start",
+    )
+    d(
+        "security_agent.health_ping_frequency",
+        "15s",
+        description="health tick; a component missing two ticks is unhealthy (Datadog: 15s)",
+    )
     d("security_agent.core_dump", False, description="raise RLIMIT_CORE and enable faulthandler")
     d("plugins.enabled", [], description="when non-empty, only these plugins are loaded")
     d("plugins.disabled", [], description="plugins that are not loaded")
     d("plugins.strict", False, description="a plugin that fails to load stops the start")
+
+
+def plugin_names(config: Config, key: str) -> list[str]:
+    """A list of plugin names from ``key``; YAML turns a bare ``off`` or ``no`` into a
+    boolean, so anything but a string is refused with a hint instead of silently matching
+    nothing."""
+    names = config.get_list(key)
+    for name in names:
+        if not isinstance(name, str):
+            raise config.value_error(
+                key, f"expected a list of plugin names, got {name!r} (quote names such as 'off')"
+            )
+    return [str(n) for n in names]
 
 
 def resolve_hostname(config: Config) -> str:
@@ -120,8 +146,8 @@ def build_agent(
         discovery = Discovery(
             pm,
             entry_points=entry_points,
-            allow=config.get_list("plugins.enabled") or None,
-            deny=config.get_list("plugins.disabled"),
+            allow=plugin_names(config, "plugins.enabled") or None,
+            deny=plugin_names(config, "plugins.disabled"),
             strict=options.strict_plugins or config.get_bool("plugins.strict"),
         )
         records = discovery.run()
@@ -132,9 +158,8 @@ def build_agent(
         hostname = resolve_hostname(config)
         ping = config.get_duration("security_agent.health_ping_frequency")
         if ping <= 0:
-            raise StartupError(
-                f"{config.origin('security_agent.health_ping_frequency')}: "
-                "security_agent.health_ping_frequency: must be positive"
+            raise config.value_error(
+                "security_agent.health_ping_frequency", f"must be positive, got {ping:g}s"
             )
         agent = Agent(
             config=config,

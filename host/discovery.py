@@ -126,7 +126,10 @@ class Discovery:
         """Discover, load and register every plugin; return the records in discovery order."""
         eps = sorted(self._entry_points(), key=lambda ep: ep.name)
         known = {ep.name for ep in eps}
-        for key, names in (("plugins.enabled", self._allow or []), ("plugins.disabled", self._deny)):
+        for key, names in (
+            ("plugins.enabled", self._allow or []),
+            ("plugins.disabled", self._deny),
+        ):
             unknown = sorted(set(names) - known)
             if unknown:
                 raise DiscoveryError(
@@ -144,7 +147,11 @@ class Discovery:
     def _load_one(self, ep: EntryPointLike) -> PluginRecord:
         dist, version = _distribution_of(ep)
         record = PluginRecord(
-            name=ep.name, distribution=dist, version=version, module=ep.value, state=PluginState.LOADED
+            name=ep.name,
+            distribution=dist,
+            version=version,
+            module=ep.value,
+            state=PluginState.LOADED,
         )
         if any(r.name == ep.name for r in self.records):
             owner = next(r for r in self.records if r.name == ep.name)
@@ -156,11 +163,11 @@ class Discovery:
             plugin = ep.load()
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # noqa: BLE001 - even sys.exit() at import must not kill us
+        except BaseException as exc:
             return self._fail(record, f"import failed: {_short_error(exc)}", exc)
         try:
             self.pm.register(plugin, name=ep.name)
-        except Exception as exc:  # noqa: BLE001 - PluginValidationError, or a plugin's own error
+        except Exception as exc:
             return self._fail(record, f"registration failed: {_short_error(exc)}", exc)
         unknown_hooks = self._unknown_hooks(plugin)
         if unknown_hooks:
@@ -168,7 +175,9 @@ class Discovery:
             return self._fail(record, f"implements unknown hook(s): {', '.join(unknown_hooks)}")
         record.plugin = plugin
         record.hooks = sorted(
-            caller.name for caller in self.pm.get_hookcallers(plugin) or [] if caller.spec is not None
+            caller.name
+            for caller in self.pm.get_hookcallers(plugin) or []
+            if caller.spec is not None
         )
         return record
 

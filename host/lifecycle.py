@@ -65,8 +65,8 @@ class AgentService(service.Service):
 
     # --- start ---
 
-    def startService(self) -> None:  # noqa: N802 - Twisted's name
-        super().startService()
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
         self.agent.stop_requested = self._request_stop
         if self._install_signals:
             # After the reactor's own handlers, so ours win: we need the second signal.
@@ -114,7 +114,11 @@ class AgentService(service.Service):
             await self._start_plugin(rt)
         self.ready = True
         log.info("{product} is now running.", product=PRODUCT)
-        self._watch_health()
+        # Every component starts unhealthy until its first health tick (Datadog's pre-filled
+        # channel); look only after two ticks so start-up does not log false alarms.
+        self._health_watch = agent.reactor.callLater(
+            2 * agent.health.ping_frequency + 0.1, self._watch_health
+        )
 
     async def _start_plugin(self, rt: PluginRuntime) -> None:
         agent, spec, name = self.agent, rt.spec, rt.record.name
@@ -159,12 +163,16 @@ class AgentService(service.Service):
                 self._health_seen[name] = True
             for name in status.unhealthy:
                 if self._health_seen.get(name) is not False:
-                    log.warn("Component {component} is unhealthy: {reason}", component=name,
-                             reason=reasons.get(name, "unknown"))
+                    log.warn(
+                        "Component {component} is unhealthy: {reason}",
+                        component=name,
+                        reason=reasons.get(name, "unknown"),
+                    )
                 self._health_seen[name] = False
         if self._stopping is None:
             self._health_watch = agent.reactor.callLater(
-                agent.health.ping_frequency, self._watch_health)
+                agent.health.ping_frequency, self._watch_health
+            )
 
     async def _exit_after(self, delay: float) -> None:
         # Datadog sleeps before exiting so that sysV init does not read the quick exit as a
@@ -205,9 +213,9 @@ class AgentService(service.Service):
 
     # --- stop ---
 
-    def stopService(self) -> defer.Deferred[None]:  # noqa: N802 - Twisted's name
+    def stopService(self) -> defer.Deferred[None]:
         if self._stopping is None:
-            super().stopService()
+            super().stopService()  # type: ignore[no-untyped-call]
             self._stopping = defer.ensureDeferred(self._stop())
         return self._stopping
 
@@ -247,7 +255,7 @@ class AgentService(service.Service):
                 plugin=name,
                 timeout=timeout,
             )
-        except Exception:  # noqa: BLE001 - report and keep stopping the others
+        except Exception:
             log.failure("Plugin {plugin} failed to stop cleanly", plugin=name)
         else:
             log.info("Plugin {plugin} stopped", plugin=name)

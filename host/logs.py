@@ -352,7 +352,8 @@ def _open_log_file(path: str, max_size: int, max_rolls: int) -> LogFile:
         directory,
         rotateLength=max_size,
         defaultMode=mode,
-        maxRotatedFiles=max_rolls,
+        # 0 means no limit: a config value the agent accepts must not stop it starting.
+        maxRotatedFiles=max_rolls or None,
     )
 
 
@@ -365,7 +366,8 @@ class LogControl:
         ``sys.stderr``; ``None`` for no console output.
     :param file_path: log file; parent directories are created (0755), a new file is 0600.
     :param max_size: bytes after which the file is rotated (Datadog's ``log_file_max_size``).
-    :param max_rolls: rotated files kept, ``<file>.1`` newest (``log_file_max_rolls``).
+    :param max_rolls: rotated files kept, ``<file>.1`` newest (``log_file_max_rolls``);
+        0 keeps them all.
     :param logger_name: the name written on every line (Datadog's ``SECURITY``).
 
     The observers are made on first use (:meth:`observers`, :meth:`begin`, :meth:`attach`)
@@ -386,9 +388,8 @@ class LogControl:
     ) -> None:
         if max_size < 1:
             raise ValueError(f"log file max size must be at least 1 byte, got {max_size}")
-        if max_rolls < 1:
-            # Twisted's LogFile always keeps <file>.1, so fewer than one cannot be honoured.
-            raise ValueError(f"log file max rolls must be at least 1, got {max_rolls}")
+        if max_rolls < 0:
+            raise ValueError(f"log file max rolls must not be negative, got {max_rolls}")
         self._level = parse_level(level)
         self._gate = _LevelGate(self._level)
         self._formatter = _LineFormatter(json_format=json_format, logger_name=logger_name)

@@ -116,7 +116,9 @@ class FlareBuilder:
         """Add (or replace) one file; ``name`` must be relative and stay inside the archive."""
         parts = name.replace("\\", "/").split("/")
         if name.startswith("/") or ".." in parts or not name:
-            raise ValueError(f"flare file name must be a relative path inside the archive: {name!r}")
+            raise ValueError(
+                f"flare file name must be a relative path inside the archive: {name!r}"
+            )
         self.files[name] = content.encode() if isinstance(content, str) else content
 
     def add_error(self, message: str) -> None:

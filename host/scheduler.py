@@ -24,6 +24,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from host.deadlines import wait_at_most
+
 if TYPE_CHECKING:
     from host.health import HealthHandle
 
@@ -199,10 +201,8 @@ class Job:
         self._finish(start)
         stats = self.stats
         stats.errors += 1
-        stats.last_error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        stats.last_traceback = "".join(
-            tb.format_exception(failure.type, failure.value, failure.getTracebackObject())
-        )
+        stats.last_error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+        stats.last_traceback = "".join(tb.format_exception(failure.value))
         stats.last_error_time = self._scheduler.clock.seconds()
         log.failure(
             "{plugin}: run failed ({errors} error(s) so far)",
@@ -236,29 +236,15 @@ class Job:
         self._next_call = None
         if self._current is None:
             return defer.succeed(True)
-        done: defer.Deferred[bool] = defer.Deferred()
-        current = self._current
-
-        def finished(result: object) -> object:
-            if not done.called:
-                done.callback(True)
-            return result
-
-        current.addBoth(finished)
-        clock = self._scheduler.clock
 
         def give_up() -> None:
-            if not done.called:
-                log.error(
-                    "{plugin}: run still going {timeout}s after stop was asked; abandoning it",
-                    plugin=self.name,
-                    timeout=timeout,
-                )
-                done.callback(False)
+            log.error(
+                "{plugin}: run still going {timeout}s after stop was asked; abandoning it",
+                plugin=self.name,
+                timeout=timeout,
+            )
 
-        call = clock.callLater(timeout, give_up)
-        done.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
-        return done
+        return wait_at_most(self._scheduler.clock, self._current, timeout, give_up)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready view for status and telemetry."""

@@ -39,8 +39,12 @@ def collect_status(agent: Agent) -> dict[str, Any]:
         if isinstance(section, Exception):
             section_errors[plugin_name] = f"{type(section).__name__}: {section}"
         elif isinstance(section, StatusSection):
-            sections[section.key] = {"title": section.title, "data": dict(section.data),
-                                      "text": section.text, "plugin": plugin_name}
+            sections[section.key] = {
+                "title": section.title,
+                "data": dict(section.data),
+                "text": section.text,
+                "plugin": plugin_name,
+            }
     return {
         "header": agent.header(),
         "plugins": plugins,
@@ -62,7 +66,10 @@ def render_text(status: dict[str, Any]) -> str:
     h = status["header"]
     title = f"Security Agent ({h['version']})"
     lines = [
-        "=" * len(title), title, "=" * len(title), "",
+        "=" * len(title),
+        title,
+        "=" * len(title),
+        "",
         f"  Status date: {_ts(time.time())}",
         f"  Agent start: {_ts(h['started_at'])}",
         f"  Pid: {h['pid']}",
@@ -71,7 +78,8 @@ def render_text(status: dict[str, Any]) -> str:
         f"  Config files: {', '.join(h['config_files']) or 'none'}",
         f"  Run path: {h['run_path']}",
         "",
-        "Plugins", "=======",
+        "Plugins",
+        "=======",
     ]
     for p in status["plugins"]:
         state = p["state"]

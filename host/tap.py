@@ -27,7 +27,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self["cfgpath"] = []
 
     def opt_cfgpath(self, path: str) -> None:
@@ -44,7 +44,7 @@ class Options(usage.Options):
         )
 
 
-def makeService(options: Options) -> service.IService:  # noqa: N802 - IServiceMaker's name
+def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
     from host.lifecycle import AgentService

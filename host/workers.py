@@ -13,10 +13,13 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
+
+from host.deadlines import wait_at_most
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,7 +54,7 @@ class WorkerPool:
             self._pool.start()
             self.started = True
 
-    def defer(self, f: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> defer.Deferred[T]:
+    def defer(self, f: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
         """Run ``f`` in the pool; the Deferred fires in the reactor thread with its result."""
         if not self.started:
             return defer.fail(RuntimeError(f"worker pool {self.name} is not running"))
@@ -66,7 +69,7 @@ class WorkerPool:
             "queued": self._pool._team.statistics().backloggedWorkCount if self.started else 0,
         }
 
-    def stop(self, timeout: float) -> defer.Deferred[bool]:
+    def stop(self, timeout: float) -> Deferred[bool]:
         """Stop the pool; fires ``True`` once every thread has ended, ``False`` at the deadline.
 
         ``ThreadPool.stop`` joins its threads, so it runs in a thread of its own: a job that
@@ -75,28 +78,22 @@ class WorkerPool:
         if not self.started:
             return defer.succeed(True)
         self.started = False
-        d: defer.Deferred[bool] = defer.Deferred()
+        joined: Deferred[None] = Deferred()
         reactor = self._reactor
 
         def join() -> None:
             self._pool.stop()
-            reactor.callFromThread(lambda: d.called or d.callback(True))
+            reactor.callFromThread(joined.callback, None)
 
         threading.Thread(target=join, name=f"{self.name}-stopper", daemon=True).start()
-        clock: IReactorTime = reactor
 
         def give_up() -> None:
-            if not d.called:
-                busy = len(self._pool.working)
-                log.error(
-                    "Worker pool {pool} did not stop within {timeout}s; "
-                    "abandoning {busy} busy thread(s)",
-                    pool=self.name,
-                    timeout=timeout,
-                    busy=busy,
-                )
-                d.callback(False)
+            log.error(
+                "Worker pool {pool} did not stop within {timeout}s; "
+                "abandoning {busy} busy thread(s)",
+                pool=self.name,
+                timeout=timeout,
+                busy=len(self._pool.working),
+            )
 
-        call = clock.callLater(timeout, give_up)
-        d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
-        return d
+        return wait_at_most(reactor, joined, timeout, give_up)

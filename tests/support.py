@@ -5,9 +5,7 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
 
 
 @dataclass
@@ -55,8 +53,6 @@ def entry_point(name: str, target: Any, dist: str = "fake-dist", version: str = 
     return FakeEntryPoint(name, target, FakeDist(dist, version))
 
 
-
-
 class FakeReactor:
     """A MemoryReactorClock that also accepts callFromThread (as a zero-delay call)."""
 
@@ -64,7 +60,7 @@ class FakeReactor:
         from twisted.internet.testing import MemoryReactorClock
 
         class _R(MemoryReactorClock):
-            def callFromThread(self, f, *args, **kwargs):  # noqa: N802
+            def callFromThread(self, f, *args, **kwargs):
                 self.callLater(0, f, *args, **kwargs)
 
         return _R()

@@ -106,7 +106,10 @@ def to_int(value: Any) -> int:
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:  # more digits than Python's int-from-string limit
+                pass
     raise _fail("an integer", value)
 
 

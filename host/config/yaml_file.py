@@ -40,8 +40,10 @@ def read_yaml_file(path: str) -> ParsedFile:
 
 def parse_yaml(path: str, content: bytes | str) -> ParsedFile:
     """Parse YAML ``content`` read from ``path`` (used only in messages)."""
-    loader = yaml.SafeLoader(content)
+    loader: yaml.SafeLoader | None = None
     try:
+        # Creating the loader already decodes the start of the stream and may fail.
+        loader = yaml.SafeLoader(content)
         root = loader.get_single_node()
         if root is None:
             return ParsedFile(path, {})
@@ -57,16 +59,29 @@ def parse_yaml(path: str, content: bytes | str) -> ParsedFile:
         )
     except yaml.MarkedYAMLError as error:
         raise ConfigError(_describe_marked(path, error)) from None
+    except yaml.reader.ReaderError as error:
+        # Undecodable bytes or characters YAML forbids; no line is known, only an offset.
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        raise ConfigError(
+            f"{path}: invalid YAML: unacceptable character #x{code:04x}: {error.reason} "
+            f"(at character {error.position})"
+        ) from None
     except yaml.YAMLError as error:
-        # Unmarked errors: undecodable bytes or characters YAML forbids (ReaderError).
         raise ConfigError(f"{path}: invalid YAML: {error}") from None
+    except RecursionError:
+        # PyYAML composes recursively; thousands of nested "[" exhaust the stack.
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _describe_marked(path: str, error: yaml.MarkedYAMLError) -> str:
     mark = error.problem_mark or error.context_mark
     problem = error.problem or error.context or "unreadable YAML"
+    if problem.startswith("but ") and error.context:
+        # "but found another document" only makes sense after its context.
+        problem = f"{error.context}, {problem}"
     if mark is None:
         return f"{path}: invalid YAML: {problem}"
     return f"{path}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {problem}"

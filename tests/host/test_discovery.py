@@ -12,8 +12,9 @@ def discover(*eps, **kw):
 
 
 def test_loaded_plugin_is_registered_with_its_hooks_and_distribution():
-    mod = plugin_module("good", security_agent_run=lambda agent: None,
-                        security_agent_status=lambda agent: None)
+    mod = plugin_module(
+        "good", security_agent_run=lambda agent: None, security_agent_status=lambda agent: None
+    )
     pm, records = discover(entry_point("good", mod, "good-dist", "2.0"))
     (record,) = records
     assert record.state is PluginState.LOADED

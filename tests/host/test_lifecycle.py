@@ -27,13 +27,17 @@ def component(name, order, calls, *, security=True, run=None, stop=None, **spec)
         calls.append(("stop", name))
         return stop() if stop else None
 
-    return entry_point(name, plugin_module(
+    return entry_point(
         name,
-        security_agent_plugin_spec=lambda agent: PluginSpec(
-            start_order=order, security_component=security, **spec),
-        security_agent_run=_run,
-        security_agent_stop=_stop,
-    ))
+        plugin_module(
+            name,
+            security_agent_plugin_spec=lambda agent: PluginSpec(
+                start_order=order, security_component=security, **spec
+            ),
+            security_agent_run=_run,
+            security_agent_stop=_stop,
+        ),
+    )
 
 
 @pytest.fixture
@@ -51,19 +55,27 @@ def start(agent):
 
 def test_start_in_declared_order_stop_in_reverse(reactor, tmp_path):
     calls = []
-    agent = make_agent(reactor, [
-        component("runtime_security", 10, calls),
-        component("compliance", 50, calls),
-        component("ipc_api", 20, calls, security=False),
-    ], tmp_path=tmp_path)
+    agent = make_agent(
+        reactor,
+        [
+            component("runtime_security", 10, calls),
+            component("compliance", 50, calls),
+            component("ipc_api", 20, calls, security=False),
+        ],
+        tmp_path=tmp_path,
+    )
     with capturedLogs() as events:
         svc = start(agent)
         assert svc.ready
         d = svc.stopService()
         assert d.called
     assert calls == [
-        ("run", "runtime_security"), ("run", "ipc_api"), ("run", "compliance"),
-        ("stop", "compliance"), ("stop", "ipc_api"), ("stop", "runtime_security"),
+        ("run", "runtime_security"),
+        ("run", "ipc_api"),
+        ("run", "compliance"),
+        ("stop", "compliance"),
+        ("stop", "ipc_api"),
+        ("stop", "runtime_security"),
     ]
     text = messages(events)
     assert text.index("Security Agent is now running.") > text.index("Plugin compliance started")
@@ -72,9 +84,14 @@ def test_start_in_declared_order_stop_in_reverse(reactor, tmp_path):
 
 def test_all_components_deactivated_exits_zero_after_the_delay(reactor, tmp_path):
     calls = []
-    agent = make_agent(reactor, [component("ipc_api", 20, calls, security=False),
-                                 component("compliance", 50, calls, enabled=False)],
-                       tmp_path=tmp_path)
+    agent = make_agent(
+        reactor,
+        [
+            component("ipc_api", 20, calls, security=False),
+            component("compliance", 50, calls, enabled=False),
+        ],
+        tmp_path=tmp_path,
+    )
     with capturedLogs() as events:
         start(agent)
         reactor.advance(4.9)
@@ -87,8 +104,9 @@ def test_all_components_deactivated_exits_zero_after_the_delay(reactor, tmp_path
 
 
 def test_exit_delay_is_configurable(reactor, tmp_path):
-    agent = make_agent(reactor, [], "security_agent:\n  disabled_exit_delay: 0s\n",
-                       tmp_path=tmp_path)
+    agent = make_agent(
+        reactor, [], "security_agent:\n  disabled_exit_delay: 0s\n", tmp_path=tmp_path
+    )
     start(agent)
     assert not reactor.running
 
@@ -96,12 +114,15 @@ def test_exit_delay_is_configurable(reactor, tmp_path):
 def test_no_api_key_exits_zero_when_a_plugin_needs_one(reactor, tmp_path):
     calls = []
     eps = [component("sinks", 30, calls, requires_api_key=True)]
-    agent = make_agent(reactor, eps, "security_agent:\n  disabled_exit_delay: 1s\n",
-                       tmp_path=tmp_path)
+    agent = make_agent(
+        reactor, eps, "security_agent:\n  disabled_exit_delay: 1s\n", tmp_path=tmp_path
+    )
     with capturedLogs() as events:
         start(agent)
         reactor.advance(1)
-    assert not reactor.running and agent.exit_code == 0 and calls == []
+    assert not reactor.running
+    assert agent.exit_code == 0
+    assert calls == []
     assert "No API key configured, exiting" in messages(events)
     critical = [e for e in events if formatEvent(e) == "No API key configured, exiting"]
     assert critical[0]["log_level"].name == "critical"
@@ -119,8 +140,9 @@ def test_a_plugin_failing_at_start_does_not_stop_the_others(reactor, tmp_path):
     def boom():
         raise OSError("address already in use")
 
-    agent = make_agent(reactor, [component("a", 1, calls, run=boom), component("b", 2, calls)],
-                       tmp_path=tmp_path)
+    agent = make_agent(
+        reactor, [component("a", 1, calls, run=boom), component("b", 2, calls)], tmp_path=tmp_path
+    )
     with capturedLogs() as events:
         svc = start(agent)
     assert svc.ready
@@ -137,8 +159,9 @@ def test_unhealthy_components_are_reported_before_stopping(reactor, tmp_path):
     def boom():
         raise RuntimeError("nope")
 
-    agent = make_agent(reactor, [component("a", 1, calls, run=boom), component("b", 2, calls)],
-                       tmp_path=tmp_path)
+    agent = make_agent(
+        reactor, [component("a", 1, calls, run=boom), component("b", 2, calls)], tmp_path=tmp_path
+    )
     svc = start(agent)
     with capturedLogs() as events:
         svc.stopService()
@@ -149,10 +172,14 @@ def test_unhealthy_components_are_reported_before_stopping(reactor, tmp_path):
 
 def test_a_plugin_that_does_not_stop_in_time_is_abandoned(reactor, tmp_path):
     calls = []
-    agent = make_agent(reactor, [
-        component("first", 1, calls),
-        component("stuck", 2, calls, stop=defer.Deferred, stop_timeout=3.0),
-    ], tmp_path=tmp_path)
+    agent = make_agent(
+        reactor,
+        [
+            component("first", 1, calls),
+            component("stuck", 2, calls, stop=defer.Deferred, stop_timeout=3.0),
+        ],
+        tmp_path=tmp_path,
+    )
     svc = start(agent)
     with capturedLogs() as events:
         d = svc.stopService()
@@ -172,7 +199,8 @@ def test_periodic_plugin_runs_on_its_interval(reactor, tmp_path):
     reactor.pump([1.0] * 35)
     assert calls.count(("run", "p")) == 4  # at 0, 10, 20 and 30 s plus jitter
     job = agent.scheduler.jobs["p"]
-    assert job.stats.runs == 4 and job.stats.errors == 0
+    assert job.stats.runs == 4
+    assert job.stats.errors == 0
 
 
 def test_bad_plugin_spec_is_a_startup_error(reactor, tmp_path):
@@ -209,15 +237,28 @@ def test_second_signal_forces_exit(reactor, tmp_path, monkeypatch):
     assert exits == [1]
 
 
-def test_health_changes_are_logged(reactor, tmp_path):
+def test_health_changes_are_logged_after_the_start_grace(reactor, tmp_path):
     calls = []
-    agent = make_agent(reactor, [component("a", 1, calls, interval=5.0)],
-                       "security_agent:\n  health_ping_frequency: 3s\n", tmp_path=tmp_path)
+    runs = iter([None, None, RuntimeError("disk full"), None, None, None, None])
+
+    def run():
+        exc = next(runs)
+        if exc:
+            raise exc
+
+    agent = make_agent(
+        reactor,
+        [component("a", 1, calls, interval=5.0, run=run)],
+        "security_agent:\n  health_ping_frequency: 3s\n",
+        tmp_path=tmp_path,
+    )
     with capturedLogs() as events:
         start(agent)
-        reactor.pump([0.5] * 20)
-    text = messages(events)
-    assert "Component a is unhealthy: missed heartbeats" in text
-    assert "Component a is healthy" in text
-    assert text.index("Component a is unhealthy: missed heartbeats") < text.index(
-        "Component a is healthy")
+        reactor.pump([0.5] * 44)
+    text = [m for m in messages(events) if m.startswith("Component a")]
+    # No false alarm for the start-up ticks; the failure and the recovery are both logged.
+    assert text == [
+        "Component a is healthy",
+        "Component a is unhealthy: last run failed: RuntimeError: disk full",
+        "Component a is healthy",
+    ]

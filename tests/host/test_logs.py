@@ -14,13 +14,13 @@ import stat
 import sys
 import types
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from twisted.logger import LogBeginner, Logger, LogLevel, LogPublisher
 
 from host.logs import LEVELS, LogControl, bridge_stdlib_logging, parse_level
 
+STAMP = "2026-11-24 05:00:00 UTC"  # FIXED_TIME as the text format writes it
 FIXED_TIME = datetime(2026, 11, 24, 5, 0, 0, 123000, tzinfo=UTC).timestamp()
 VALID = "valid values are: trace, debug, info, warn, error, critical and off"
 
@@ -97,7 +97,7 @@ def test_control_rejects_unknown_level_and_bad_rotation_settings():
     with pytest.raises(ValueError, match=r"^unknown log level 'loud', valid values"):
         LogControl(level="loud", console=None)
     with pytest.raises(ValueError, match="max rolls"):
-        LogControl(console=None, max_rolls=0)
+        LogControl(console=None, max_rolls=-1)
     with pytest.raises(ValueError, match="max size"):
         LogControl(console=None, max_size=0)
 
@@ -108,7 +108,7 @@ def test_control_rejects_unknown_level_and_bad_rotation_settings():
 def test_text_line_format():
     _control, publisher, out = attached()
     publisher(make_event("hello {who}", who="world"))
-    assert out.getvalue() == "2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | hello world\n"
+    assert out.getvalue() == f"{STAMP} | SECURITY | INFO | (host.test) | hello world\n"
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_text_line_format():
 def test_text_level_names_are_datadogs(level, shown):
     _control, publisher, out = attached(level="trace", logger_name="SYS-PROBE")
     publisher(make_event("x", level=level, namespace="plugins.runtime"))
-    assert out.getvalue() == f"2026-11-24 05:00:00 UTC | SYS-PROBE | {shown} | (plugins.runtime) | x\n"
+    assert out.getvalue() == f"{STAMP} | SYS-PROBE | {shown} | (plugins.runtime) | x\n"
 
 
 def test_text_from_a_real_logger():
@@ -132,7 +132,7 @@ def test_text_from_a_real_logger():
     Logger(namespace="host.scheduler", observer=publisher).info("ran {plugin}", plugin="cspm")
     [line] = out.getvalue().splitlines()
     stamp, rest = line.split(" | ", 1)
-    datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC")  # noqa: DTZ007 - the text says UTC
+    datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC")
     assert rest == "SECURITY | INFO | (host.scheduler) | ran cspm"
 
 
@@ -140,7 +140,7 @@ def test_text_failure_is_followed_by_traceback_lines():
     _control, publisher, out = attached()
     publisher(failure_event())
     lines = out.getvalue().splitlines()
-    assert lines[0] == "2026-11-24 05:00:00 UTC | SECURITY | ERROR | (host.test) | scan failed"
+    assert lines[0] == f"{STAMP} | SECURITY | ERROR | (host.test) | scan failed"
     assert lines[1] == "Traceback (most recent call last):"
     assert any("raise_value_error" in line for line in lines)
     assert lines[-1].endswith("ValueError: bad thing")
@@ -175,7 +175,7 @@ def test_json_real_logger_event_has_no_private_keys():
     assert record["message"] == "disk 93% full"
     assert record["pct"] == 93
     assert record["time"].endswith("Z")
-    assert datetime.strptime(record["time"], "%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: DTZ007
+    assert datetime.strptime(record["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def test_json_extra_fields_are_flat_and_values_made_serialisable():
@@ -347,9 +347,7 @@ def test_set_level_rejects_unknown_and_keeps_current():
     assert control.level == "warn"
     publisher(make_event("still filtered", level=LogLevel.info))
     publisher(make_event("still shown", level=LogLevel.warn))
-    assert out.getvalue().splitlines() == [
-        "2026-11-24 05:00:00 UTC | SECURITY | WARN | (host.test) | still shown"
-    ]
+    assert out.getvalue().splitlines() == [f"{STAMP} | SECURITY | WARN | (host.test) | still shown"]
 
 
 def test_set_level_applies_to_console_and_file_together(tmp_path):
@@ -361,7 +359,8 @@ def test_set_level_applies_to_console_and_file_together(tmp_path):
     publisher(make_event("two", level=LogLevel.debug))
     control.set_level("off")
     publisher(make_event("three", level=LogLevel.critical))
-    expected = "2026-11-24 05:00:00 UTC | SECURITY | DEBUG | (host.test) | two\n"
+    expected = f"{STAMP} | SECURITY | DEBUG | (host.test) | two\n"
+    control.close()
     assert out.getvalue() == expected
     assert log_path.read_text() == expected
 
@@ -390,9 +389,7 @@ def test_log_file_is_created_0600_with_parent_dirs(tmp_path):
     assert control.file_error is None
     assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(log_path.parent.stat().st_mode) == 0o755 & ~current_umask()
-    assert log_path.read_text() == (
-        "2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | to the file\n"
-    )
+    assert log_path.read_text() == (f"{STAMP} | SECURITY | INFO | (host.test) | to the file\n")
     control.close()
 
 
@@ -418,7 +415,7 @@ def test_file_rotates_at_max_size_and_keeps_max_rolls(tmp_path):
     publisher = LogPublisher()
     control.attach(publisher)
     # Each line is a fixed 100 bytes, so 20 fill a file; 110 lines rotate five times.
-    prefix_len = len("2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | ")
+    prefix_len = len(f"{STAMP} | SECURITY | INFO | (host.test) | ")
     total = 110
     for n in range(total):
         publisher(make_event("{n:04d}" + "x" * (100 - prefix_len - 5), n=n))
@@ -452,6 +449,24 @@ def test_max_rolls_one_keeps_a_single_old_file(tmp_path):
         publisher(make_event("line {n}", n=n))
     control.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.log", "agent.log.1"]
+
+
+def test_max_rolls_zero_keeps_every_old_file(tmp_path):
+    log_path = tmp_path / "agent.log"
+    control = LogControl(console=None, file_path=str(log_path), max_size=300, max_rolls=0)
+    publisher = LogPublisher()
+    control.attach(publisher)
+    for n in range(40):
+        publisher(make_event("line {n:02d}", n=n))
+    control.close()
+    rotated = sorted(int(p.suffix[1:]) for p in tmp_path.glob("agent.log.*"))
+    assert rotated == list(range(1, len(rotated) + 1))
+    assert len(rotated) > 5
+    everything = (
+        "".join((tmp_path / f"agent.log.{n}").read_text() for n in reversed(rotated))
+        + log_path.read_text()
+    )
+    assert [line[-2:] for line in everything.splitlines()] == [f"{n:02d}" for n in range(40)]
 
 
 def test_path_under_a_regular_file_sets_file_error_and_logs_to_console(tmp_path):
@@ -522,8 +537,8 @@ def test_begin_replays_earlier_events_and_leaves_stdio_alone():
     publisher(make_event("logged after begin"))
 
     assert out.getvalue().splitlines() == [
-        "2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | logged before begin",
-        "2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | logged after begin",
+        f"{STAMP} | SECURITY | INFO | (host.test) | logged before begin",
+        f"{STAMP} | SECURITY | INFO | (host.test) | logged after begin",
     ]
     assert stdio.stdout is stdout
     assert stdio.stderr is stderr
@@ -559,9 +574,7 @@ def test_close_detaches_and_closes_the_file(tmp_path):
         observer(make_event("direct after close"))  # inert, and no write to a closed file
     control.set_level("debug")
     publisher(make_event("after set_level"))
-    assert out.getvalue().splitlines() == [
-        "2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | before"
-    ]
+    assert out.getvalue().splitlines() == [f"{STAMP} | SECURITY | INFO | (host.test) | before"]
     assert log_path.read_text() == out.getvalue()
 
 
@@ -571,7 +584,7 @@ def test_default_console_follows_sys_stderr(capsys):
     control.attach(publisher)
     publisher(make_event("to stderr"))
     captured = capsys.readouterr()
-    assert captured.err == "2026-11-24 05:00:00 UTC | SECURITY | INFO | (host.test) | to stderr\n"
+    assert captured.err == f"{STAMP} | SECURITY | INFO | (host.test) | to stderr\n"
     assert captured.out == ""
     assert sys.stderr is not None
 

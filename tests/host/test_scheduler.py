@@ -173,7 +173,7 @@ def test_stop_cancels_future_runs_and_waits_for_the_current_one(clock, scheduler
 
 
 def test_stop_abandons_a_run_that_outlives_the_timeout(clock, scheduler):
-    job = scheduler.add("stuck", lambda: defer.Deferred())
+    job = scheduler.add("stuck", defer.Deferred)
     job.start()
     stopped = job.stop(timeout=10.0)
     with capturedLogs() as events:

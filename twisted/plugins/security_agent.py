@@ -6,7 +6,7 @@ is used, and nothing here imports the reactor (that would break ``twistd --react
 
 from twisted.application.service import ServiceMaker
 
-security_agent = ServiceMaker(
+security_agent = ServiceMaker(  # type: ignore[no-untyped-call]
     "security-agent",
     "host.tap",
     "Run the security agent: compliance, runtime security and custom checks as plugins.",

@@ -49,8 +49,12 @@ def _fingerprint(path: str) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         return {"error": exc.strerror}
-    return {"sha256": digest.hexdigest(), "mode": oct(st.st_mode & 0o7777),
-            "uid": st.st_uid, "gid": st.st_gid}
+    return {
+        "sha256": digest.hexdigest(),
+        "mode": oct(st.st_mode & 0o7777),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+    }
 
 
 @hookimpl
@@ -65,8 +69,11 @@ def security_agent_run(agent: Any) -> None:
             state["changes"].append(change)
             log.warn("file_integrity: {path} changed", path=path, change=json.dumps(change))
         baseline[path] = current
-    log.info("file_integrity: run {runs} checked {count} file(s)",
-             runs=state["runs"], count=len(baseline))
+    log.info(
+        "file_integrity: run {runs} checked {count} file(s)",
+        runs=state["runs"],
+        count=len(baseline),
+    )
 
 
 @hookimpl
@@ -80,12 +87,17 @@ def security_agent_status(agent: Any) -> StatusSection:
     state = _state(agent)
     text = f"Runs: {state['runs']}\nWatched files: {len(state['baseline'])}\n"
     text += f"Changes seen: {len(state['changes'])}"
-    return StatusSection(key="file_integrity", title="File Integrity",
-                         data={"runs": state["runs"], "changes": state["changes"][-20:]},
-                         text=text)
+    return StatusSection(
+        key="file_integrity",
+        title="File Integrity",
+        data={"runs": state["runs"], "changes": state["changes"][-20:]},
+        text=text,
+    )
 
 
 @hookimpl
 def security_agent_flare(agent: Any, flare: FlareBuilder) -> None:
-    flare.add_file("file_integrity/baseline.json",
-                   json.dumps(_state(agent)["baseline"], indent=2, sort_keys=True))
+    flare.add_file(
+        "file_integrity/baseline.json",
+        json.dumps(_state(agent)["baseline"], indent=2, sort_keys=True),
+    )
