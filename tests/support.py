@@ -111,3 +111,47 @@ def make_agent(reactor, eps, config_text="", tmp_path=None, env=None, **options)
     agent.workers = workers
     agent.scheduler.workers = workers
     return agent
+
+
+NOBODY = 65534
+
+
+def run_in_child_as_nobody(directory, action) -> str:
+    """Run ``action`` in a forked child, in ``directory``, as uid/gid 65534.
+
+    The tests run as root, for whom file modes grant everything, so a permission-denied path
+    needs another user. Returns ``"no error"`` when the action returns ``None``, the string it
+    returns, or ``"<ExceptionType>: <message>"``; ``"SKIP: ..."`` if the switch is impossible.
+    """
+    import os
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one line through the pipe, never return into pytest
+        try:
+            os.close(read_fd)
+            try:
+                # chdir first, as root: the action opens relative paths, so nobody needs no
+                # access to tmp_path's 0700 parents, only to `directory` itself.
+                os.chdir(directory)
+                if os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(NOBODY)
+                    os.setuid(NOBODY)
+            except OSError as error:
+                result = f"SKIP: cannot switch to uid {NOBODY}: {error}"
+            else:
+                try:
+                    value = action()
+                    result = "no error" if value is None else str(value)
+                except BaseException as error:
+                    result = f"{type(error).__name__}: {error}"
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(result.encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        output = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return output

@@ -16,6 +16,7 @@ import types
 from datetime import UTC, datetime
 
 import pytest
+from support import run_in_child_as_nobody
 from twisted.logger import LogBeginner, Logger, LogLevel, LogPublisher
 
 from host.logs import LEVELS, LogControl, bridge_stdlib_logging, parse_level
@@ -487,17 +488,21 @@ def test_path_under_a_regular_file_sets_file_error_and_logs_to_console(tmp_path)
     control.close()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
 def test_permission_denied_sets_file_error(tmp_path):
+    # As root every mode is writable, so the log file is opened as nobody in a child process.
+    tmp_path.chmod(0o755)
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    try:
-        control = LogControl(console=None, file_path=str(locked / "agent.log"))
-        assert control.observers() == []
-        assert control.file_error is not None
-        assert "Permission denied" in control.file_error
-    finally:
-        locked.chmod(0o700)
+    locked.mkdir(mode=0o555)
+
+    def open_log():
+        control = LogControl(console=None, file_path="locked/agent.log")
+        return f"observers={len(control.observers())} error={control.file_error}"
+
+    output = run_in_child_as_nobody(tmp_path, open_log)
+    if output.startswith("SKIP: "):
+        pytest.skip(output)
+    assert output.startswith("observers=0 error=cannot open log file ")
+    assert output.endswith("Permission denied")
 
 
 def test_open_failure_of_any_kind_becomes_file_error(tmp_path, monkeypatch):
