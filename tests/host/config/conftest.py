@@ -23,6 +23,10 @@ def write(tmp_path: Path) -> Callable[[str, str], str]:
     return write_file
 
 
+def _discard(action: Callable[[], object]) -> None:
+    action()
+
+
 @pytest.fixture
 def run_as_nobody() -> Callable[[Path, Callable[[], object]], str]:
     """run(directory, action) -> "ConfigError: <message>", "no error" or "<Type>: <message>".
@@ -33,7 +37,7 @@ def run_as_nobody() -> Callable[[Path, Callable[[], object]], str]:
 
     def run(directory: Path, action: Callable[[], object]) -> str:
         directory.chmod(0o755)
-        output = run_in_child_as_nobody(directory, action)
+        output = run_in_child_as_nobody(directory, lambda: _discard(action))
         if output.startswith("SKIP: "):
             print(output)
             pytest.skip(output.removeprefix("SKIP: "))
