@@ -40,10 +40,13 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def _time_to_line(argv: list[str], marker: str, env: dict[str, str], cwd: str) -> tuple[float, float]:
+def _time_to_line(
+    argv: list[str], marker: str, env: dict[str, str], cwd: str
+) -> tuple[float, float]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -79,26 +82,48 @@ def run() -> list[dict[str, Any]]:
         env["PYTHONPATH"] = str(site)
 
         agent_argv = [str(BIN / "security-agent"), "start", "-c", str(cfg)]
-        base_argv = [sys.executable, "-c",
-                     "import twisted.internet.reactor, time; print('ready', flush=True); "
-                     "time.sleep(60)"]
+        base_argv = [
+            sys.executable,
+            "-c",
+            "import twisted.internet.reactor, time; print('ready', flush=True); time.sleep(60)",
+        ]
         agent = [_time_to_line(agent_argv, READY, env, tmp) for _ in range(ROUNDS)]
         base = [_time_to_line(base_argv, "ready", env, tmp) for _ in range(ROUNDS)]
-        plugins = subprocess.run([str(BIN / "security-agent"), "plugins", "-c", str(cfg)],
-                                 env=env, cwd=tmp, capture_output=True, text=True,
-                                 check=True).stdout.splitlines()[1:]
+        plugins = subprocess.run(
+            [str(BIN / "security-agent"), "plugins", "-c", str(cfg)],
+            env=env,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[1:]
     names = sorted(line.split()[0] for line in plugins if line and ":" not in line.split()[0])
     ready = statistics.median(t for t, _ in agent)
     ready_base = statistics.median(t for t, _ in base)
     rss = statistics.median(r for _, r in agent)
     rss_base = statistics.median(r for _, r in base)
-    common = {"plugins": names, "rounds": ROUNDS,
-              "baseline_name": 'python -c "import twisted.internet.reactor"'}
+    common = {
+        "plugins": names,
+        "rounds": ROUNDS,
+        "baseline_name": 'python -c "import twisted.internet.reactor"',
+    }
     return [
-        {"name": "host.startup.time_to_ready", "unit": "s", "value": round(ready, 3),
-         "baseline": round(ready_base, 3), "ratio": round(ready / ready_base, 2),
-         "target": "< 1 s", **common},
-        {"name": "host.idle_rss", "unit": "MB", "value": round(rss, 1),
-         "baseline": round(rss_base, 1), "ratio": round(rss / rss_base, 2),
-         "target": "< 80 MB", **common},
+        {
+            "name": "host.startup.time_to_ready",
+            "unit": "s",
+            "value": round(ready, 3),
+            "baseline": round(ready_base, 3),
+            "ratio": round(ready / ready_base, 2),
+            "target": "< 1 s",
+            **common,
+        },
+        {
+            "name": "host.idle_rss",
+            "unit": "MB",
+            "value": round(rss, 1),
+            "baseline": round(rss_base, 1),
+            "ratio": round(rss / rss_base, 2),
+            "target": "< 80 MB",
+            **common,
+        },
     ]
