@@ -21,7 +21,6 @@ from host.discovery import (
     DiscoveryError,
     EntryPointLike,
     PluginState,
-    installed_entry_points,
     new_plugin_manager,
 )
 from host.health import Health
@@ -133,7 +132,7 @@ def build_agent(
     options: AgentOptions,
     reactor: Any,
     *,
-    entry_points: Callable[[], Iterable[EntryPointLike]] = installed_entry_points,
+    entry_points: Callable[[], Iterable[EntryPointLike]] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Agent:
     """Load the configuration, discover and register plugins, and ask each for its spec."""
@@ -184,18 +183,11 @@ def build_agent(
 
 
 def _declare_plugin_keys(pm: Any, plugin_name: str, config: Config) -> None:
-    from host.config import ConfigSchema
-
-    class _OwnedSchema(ConfigSchema):
-        # Records which plugin declared each key, so a clash names both plugins.
-        def declare(self, key: str, default: Any, **kw: Any) -> None:
-            kw.setdefault("owner", plugin_name)
-            config.declare(key, default, **kw)
-
+    schema = config.schema.owned_by(plugin_name)
     for impl in pm.hook.security_agent_config_schema.get_hookimpls():
         if impl.plugin_name == plugin_name:
             try:
-                impl.function(schema=_OwnedSchema())
+                impl.function(schema=schema)
             except ConfigError:
                 raise
             except ValueError as exc:

@@ -110,13 +110,13 @@ class Discovery:
         self,
         pm: pluggy.PluginManager,
         *,
-        entry_points: Callable[[], Iterable[EntryPointLike]] = installed_entry_points,
+        entry_points: Callable[[], Iterable[EntryPointLike]] | None = None,
         allow: Sequence[str] | None = None,
         deny: Sequence[str] = (),
         strict: bool = False,
     ) -> None:
         self.pm = pm
-        self._entry_points = entry_points
+        self._entry_points = entry_points or installed_entry_points
         self._allow = None if allow is None else list(allow)
         self._deny = list(deny)
         self.strict = strict

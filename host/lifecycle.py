@@ -16,6 +16,7 @@ import faulthandler
 import os
 import resource
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -94,6 +95,7 @@ class AgentService(service.Service):
             elif record.state is PluginState.DISABLED:
                 log.info("Plugin {plugin} is disabled by configuration", plugin=record.name)
         setup_core_dumps(agent.config.get_bool("security_agent.core_dump"))
+        self._prepare_run_path()
 
         enabled = [rt for rt in agent.runtimes.values() if rt.spec.enabled]
         delay = agent.config.get_duration("security_agent.disabled_exit_delay")
@@ -119,6 +121,18 @@ class AgentService(service.Service):
         self._health_watch = agent.reactor.callLater(
             2 * agent.health.ping_frequency + 0.1, self._watch_health
         )
+
+    def _prepare_run_path(self) -> None:
+        # Tokens, keys and spools live here: owner-only from the start.
+        path = Path(self.agent.run_path)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error(
+                "Cannot create run_path {path}: {error}; plugins that write there will fail",
+                path=str(path),
+                error=exc.strerror or str(exc),
+            )
 
     async def _start_plugin(self, rt: PluginRuntime) -> None:
         agent, spec, name = self.agent, rt.spec, rt.record.name

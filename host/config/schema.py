@@ -113,6 +113,16 @@ class ConfigSchema:
                     f"{outer.default!r} (declared by {_declarer(outer.owner)}) is not a mapping"
                 )
 
+    def owned_by(self, owner: str) -> ConfigSchema:
+        """A view of this schema that records every declaration as ``owner``'s.
+
+        The host hands each plugin such a view, so that a clash names both plugins.
+        """
+        view = _OwnedSchema(owner)
+        view._specs = self._specs
+        view._listeners = self._listeners
+        return view
+
     def keys(self) -> list[str]:
         """Every declared key, sorted."""
         return sorted(self._specs)
@@ -141,3 +151,23 @@ class ConfigSchema:
         # layers) as it happens, so a plugin declaring through the bare schema gets the same
         # start-up errors as one calling Config.declare.
         self._listeners.append(listener)
+
+
+class _OwnedSchema(ConfigSchema):
+    def __init__(self, owner: str) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def declare(
+        self,
+        key: str,
+        default: Any,
+        *,
+        env: Sequence[str] = (),
+        description: str = "",
+        path: bool = False,
+        owner: str | None = None,
+    ) -> None:
+        super().declare(
+            key, default, env=env, description=description, path=path, owner=owner or self._owner
+        )

@@ -283,3 +283,26 @@ def test_dropin_imports_no_reactor(env, tmp_path):
         check=False,
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_json_log_format_is_one_flat_object_per_line(spawn, config, tmp_path):
+    d = spawn(
+        tool("security-agent"),
+        "start",
+        "-c",
+        str(config),
+        extra_env={"DD_LOG_FORMAT_JSON": "true", "DD_LOG_LEVEL": "debug"},
+    )
+    d.wait_for('"message":"Security Agent is now running."')
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    records = [json.loads(line) for line in d.lines]
+    running = next(r for r in records if r["message"] == "Security Agent is now running.")
+    assert set(running) == {"time", "level", "logger", "namespace", "message", "product"}
+    assert running["level"] == "info"
+    assert running["logger"] == "SECURITY"
+    started = next(r for r in records if r["message"] == "Plugin e2e started")
+    assert started["plugin"] == "e2e"
+    assert records[-2]["message"] == "See ya!" or records[-1]["message"] == "See ya!"
+    file_lines = (tmp_path / "run" / "log" / "security-agent.log").read_text().splitlines()
+    assert all(json.loads(line)["logger"] == "SECURITY" for line in file_lines)

@@ -22,8 +22,9 @@ EXAMPLE = ROOT / "examples" / "plugin-file-integrity"
 def run(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "PIP_NO_CACHE"))}
     env.pop("PYTHONPATH", None)
-    result = subprocess.run(argv, env=env, text=True, capture_output=True, timeout=600,
-                            check=False, **kw)
+    result = subprocess.run(
+        argv, env=env, text=True, capture_output=True, timeout=600, check=False, **kw
+    )
     assert result.returncode == 0, f"{argv} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -33,16 +34,36 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("third-party")
     wheels = base / "wheels"
     for project in (ROOT, EXAMPLE):
-        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-             str(project)])
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "-w",
+                str(wheels),
+                str(project),
+            ]
+        )
     built = sorted(p.name for p in wheels.iterdir())
     assert built[0].startswith("security_agent_file_integrity-1.0.0-")
     assert built[1].startswith("security_agent_host-")
     env_dir = base / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
-    run([str(py), "-m", "pip", "install", "-q", "--prefer-binary",
-         *[str(wheels / name) for name in built]])
+    run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--prefer-binary",
+            *[str(wheels / name) for name in built],
+        ]
+    )
     run([str(py), "-m", "host.dropin"])
     return env_dir
 
@@ -62,8 +83,15 @@ def test_wheel_contents_and_dropin_cache(fresh_venv: Path):
 
 
 def test_plugin_is_discovered_with_its_distribution(fresh_venv: Path, tmp_path: Path):
-    out = run([str(fresh_venv / "bin" / "security-agent"), "plugins", "--json", "-c",
-               str(config(tmp_path))]).stdout
+    out = run(
+        [
+            str(fresh_venv / "bin" / "security-agent"),
+            "plugins",
+            "--json",
+            "-c",
+            str(config(tmp_path)),
+        ]
+    ).stdout
     (record,) = [p for p in json.loads(out) if p["name"] == "file_integrity"]
     assert record["state"] == "loaded"
     assert record["distribution"] == "security-agent-file-integrity"
@@ -91,8 +119,9 @@ def test_plugin_runs_on_schedule_is_healthy_and_stops(fresh_venv: Path, tmp_path
     cfg = config(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
     env.pop("PYTHONPATH", None)
-    daemon = Daemon([str(fresh_venv / "bin" / "security-agent"), "start", "-c", str(cfg)],
-                    env, tmp_path)
+    daemon = Daemon(
+        [str(fresh_venv / "bin" / "security-agent"), "start", "-c", str(cfg)], env, tmp_path
+    )
     try:
         daemon.wait_for("Plugin file_integrity started")
         daemon.wait_for("Security Agent is now running.")

@@ -262,3 +262,42 @@ def test_health_changes_are_logged_after_the_start_grace(reactor, tmp_path):
         "Component a is unhealthy: last run failed: RuntimeError: disk full",
         "Component a is healthy",
     ]
+
+
+def test_core_dumps_are_enabled_when_asked(monkeypatch):
+    import resource
+
+    from host.lifecycle import setup_core_dumps
+
+    calls = []
+    monkeypatch.setattr(resource, "setrlimit", lambda which, limits: calls.append((which, limits)))
+    setup_core_dumps(False)
+    assert calls == []
+    setup_core_dumps(True)
+    assert calls == [(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))]
+
+
+def test_core_dump_failure_is_a_warning(monkeypatch):
+    import resource
+
+    from host.lifecycle import setup_core_dumps
+
+    def refuse(which, limits):
+        raise ValueError("not allowed to raise the hard limit")
+
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    with capturedLogs() as events:
+        setup_core_dumps(True)
+    assert messages(events) == [
+        "Can't setup core dumps: not allowed to raise the hard limit, "
+        "core dumps might not be available after a crash"
+    ]
+    assert events[0]["log_level"].name == "warn"
+
+
+def test_run_path_is_created_owner_only(reactor, tmp_path):
+    agent = make_agent(reactor, [component("a", 1, [])], tmp_path=tmp_path)
+    start(agent)
+    run_path = tmp_path / "run"
+    assert run_path.is_dir()
+    assert oct(run_path.stat().st_mode & 0o777) == "0o700"
