@@ -67,7 +67,6 @@ def declare_host_keys(config: Config) -> None:
     )
     d("hostname", "", description="overrides the system hostname")
     d("api_key", "", description="the API key destinations such as the Datadog intake need")
-    d("site", "datadoghq.com")
     d("log_level", "info")
     d("log_format_json", False)
     d("log_to_console", True)

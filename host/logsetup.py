@@ -35,26 +35,23 @@ def log_control_for(agent: Agent, *, console: bool) -> LogControl:
     )
 
 
-def _report(control: LogControl) -> None:
-    if control.file_error:
-        log.warn("Logging to the console only: {error}", error=control.file_error)
-
-
 def begin_agent_logging(agent: Agent) -> LogControl:
     """Start logging for ``security-agent start`` (console and file, as configured)."""
-    control = log_control_for(agent, console=True)
-    control.begin()
-    bridge_stdlib_logging()
-    agent.logs = control
-    _report(control)
-    return control
+    return _install(agent, log_control_for(agent, console=True), begin=True)
 
 
 def attach_agent_logging(agent: Agent, *, console: bool) -> LogControl:
     """Add the agent's observers to a publisher someone else (twistd, twist) began."""
-    control = log_control_for(agent, console=console)
-    control.attach()
+    return _install(agent, log_control_for(agent, console=console), begin=False)
+
+
+def _install(agent: Agent, control: LogControl, *, begin: bool) -> LogControl:
+    if begin:
+        control.begin()
+    else:
+        control.attach()
     bridge_stdlib_logging()
     agent.logs = control
-    _report(control)
+    if control.file_error:
+        log.warn("Logging to the console only: {error}", error=control.file_error)
     return control

@@ -202,26 +202,17 @@ def test_twistd_and_twist_run_the_same_service_tree(spawn, config, tmp_path, lau
     assert markers(tmp_path)[-1] == "stop"
 
 
+def twistd_daemon(env, tmp_path, config, pidfile, logfile):
+    return subprocess.run(
+        [tool("twistd"), "--pidfile", str(pidfile), "--logfile", str(logfile),
+         "security-agent", "-c", str(config)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
 def test_twistd_daemonizes_with_pidfile_and_logfile(env, config, tmp_path):
     pidfile, logfile = tmp_path / "agent.pid", tmp_path / "twistd.log"
-    result = subprocess.run(
-        [
-            tool("twistd"),
-            "--pidfile",
-            str(pidfile),
-            "--logfile",
-            str(logfile),
-            "security-agent",
-            "-c",
-            str(config),
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = twistd_daemon(env, tmp_path, config, pidfile, logfile)
     assert result.returncode == 0, result.stderr
     wait_until(pidfile.exists)
     pid = int(pidfile.read_text())
@@ -240,24 +231,7 @@ def test_twistd_daemonizes_with_pidfile_and_logfile(env, config, tmp_path):
 def test_twistd_reports_a_bad_config_before_daemonizing(env, tmp_path):
     cfg = tmp_path / "security-agent.yaml"
     cfg.write_text("security_agent:\n  worker_pool_size: lots\n")
-    result = subprocess.run(
-        [
-            tool("twistd"),
-            "--pidfile",
-            str(tmp_path / "p.pid"),
-            "--logfile",
-            str(tmp_path / "t.log"),
-            "security-agent",
-            "-c",
-            str(cfg),
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = twistd_daemon(env, tmp_path, cfg, tmp_path / "p.pid", tmp_path / "t.log")
     assert result.returncode == 1
     assert "security_agent.worker_pool_size: expected an integer, got 'lots'" in result.stderr
     assert not (tmp_path / "p.pid").exists()
@@ -306,3 +280,20 @@ def test_json_log_format_is_one_flat_object_per_line(spawn, config, tmp_path):
     assert records[-2]["message"] == "See ya!" or records[-1]["message"] == "See ya!"
     file_lines = (tmp_path / "run" / "log" / "security-agent.log").read_text().splitlines()
     assert all(json.loads(line)["logger"] == "SECURITY" for line in file_lines)
+
+
+def test_repeated_cfgpath_merges_files_later_ones_winning(spawn, config, tmp_path):
+    first = tmp_path / "datadog.yaml"
+    first.write_text("e2e:\n  security: false\n")
+    config.write_text(config.read_text().replace("e2e:\n", "e2e:\n  security: true\n"))
+    d = spawn(tool("security-agent"), "start", "-c", str(first), "-c", str(config))
+    d.wait_for("Security Agent is now running.")
+    d.signal()
+    assert d.wait() == 0
+    # The other way round, the first file's value stands where the later one is silent.
+    later = tmp_path / "later.yaml"
+    later.write_text("e2e:\n  security: false\n")
+    config.write_text(config.read_text().replace("  security: true\n", ""))
+    d = spawn(tool("security-agent"), "start", "-c", str(config), "-c", str(later))
+    assert d.wait() == 0
+    d.wait_for("All security-agent components are deactivated, exiting")
