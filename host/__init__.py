@@ -17,7 +17,12 @@ from __future__ import annotations
 import pluggy
 
 from host.plugin_types import (
+    ApiRequest,
+    ApiResponse,
+    ApiRoute,
     CliCommand,
+    Event,
+    EventSink,
     FlareBuilder,
     PluginSpec,
     RuntimeSetting,
@@ -34,7 +39,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 __all__ = [
     "PROJECT_NAME",
+    "ApiRequest",
+    "ApiResponse",
+    "ApiRoute",
     "CliCommand",
+    "Event",
+    "EventSink",
     "FlareBuilder",
     "PluginSpec",
     "RuntimeSetting",

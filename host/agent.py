@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from host.config import Config
+    from host.events import EventRouter
     from host.health import Health
     from host.logs import LogControl
     from host.plugin_types import PluginSpec, RuntimeSetting
@@ -63,6 +64,9 @@ class Agent:
     health: Health
     scheduler: Scheduler
     workers: WorkerPool
+    events: EventRouter
+    """Emit findings and security events here: ``agent.events.emit("runtime", {...})``."""
+
     hostname: str
     logs: LogControl | None = None
     runtime_settings: dict[str, RuntimeSetting] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from host.discovery import (
     PluginState,
     new_plugin_manager,
 )
+from host.events import EventRouter
 from host.health import Health
 from host.plugin_types import PluginSpec
 from host.runtime_settings import host_runtime_settings
@@ -168,6 +169,7 @@ def build_agent(
             health=Health(reactor, ping_frequency=ping),
             scheduler=Scheduler(reactor, workers, hostname, heartbeat_interval=ping / 3),
             workers=workers,
+            events=EventRouter(reactor),
             hostname=hostname,
         )
         for setting in host_runtime_settings(agent):

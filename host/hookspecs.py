@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from host.agent import Agent
     from host.config import ConfigSchema
     from host.plugin_types import (
+        ApiRoute,
         CliCommand,
+        EventSink,
         FlareBuilder,
         PluginSpec,
         RuntimeSetting,
@@ -126,5 +128,30 @@ def security_agent_cli_commands() -> Iterable[CliCommand]:
 
     Called while the command line is built, before configuration is loaded; the command's
     ``run`` receives a :class:`host.cli_context.CliContext` that loads it on demand.
+    """
+    return ()
+
+
+# --- what the plugin offers other plugins ----------------------------------------------------
+
+
+@hookspec
+def security_agent_api_routes(agent: Agent) -> Iterable[ApiRoute]:
+    """Return routes to add to the agent's command API (served by the ``ipc_api`` plugin).
+
+    Routes are authenticated like every other endpoint; a path already taken by another
+    plugin is refused with an error in the log. Handlers run in the reactor thread: hand
+    blocking work to ``agent.workers.defer``.
+    """
+    return ()
+
+
+@hookspec
+def security_agent_event_sinks(agent: Agent) -> Iterable[EventSink]:
+    """Return the event sinks this plugin provides, as configured (none when disabled).
+
+    Called once at start, before any plugin runs. Every event a plugin emits with
+    ``agent.events.emit(track, payload)`` goes to each sink subscribed to its track; an event
+    no sink takes is counted as unrouted, never silently dropped.
     """
     return ()

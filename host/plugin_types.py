@@ -7,9 +7,11 @@ and so the host can validate them in one place.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
     from host.cli_context import CliContext
@@ -140,3 +142,101 @@ class CliCommand:
     run: Callable[[CliContext, argparse.Namespace], int]
     configure: Callable[[argparse.ArgumentParser], None] | None = None
     aliases: tuple[str, ...] = ()
+
+
+# --- the command API: routes other plugins add to the IPC API --------------------------------
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One authenticated request to the agent's command API, as a route handler sees it.
+
+    Authentication, TLS, size limits and method checks are done before a handler runs.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    """Path parameters, e.g. ``{"setting": "log_level"}`` for ``/agent/config/{setting}``."""
+    query: Mapping[str, list[str]] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Header names in lower case."""
+    body: bytes = b""
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a query parameter."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def form(self) -> dict[str, str]:
+        """The body as an ``application/x-www-form-urlencoded`` form (first value per key)."""
+        parsed = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] for k, v in parsed.items()}
+
+    def json(self) -> Any:
+        """The body as JSON; ``ValueError`` when it is not."""
+        return json.loads(self.body or b"null")
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """What a route handler returns. ``body`` that is not bytes or str is sent as JSON."""
+
+    status: int = 200
+    body: Any = b""
+    content_type: str | None = None
+
+    def encoded(self) -> tuple[bytes, str]:
+        """The body bytes and their content type."""
+        if isinstance(self.body, bytes):
+            return self.body, self.content_type or "application/octet-stream"
+        if isinstance(self.body, str):
+            return self.body.encode(), self.content_type or "text/plain; charset=utf-8"
+        return json.dumps(self.body).encode(), self.content_type or "application/json"
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """A route on the command API, contributed through ``security_agent_api_routes``.
+
+    ``path`` may hold ``{name}`` segments; ``handler`` returns an :class:`ApiResponse` or a
+    Deferred/coroutine of one, and runs in the reactor thread.
+    """
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[[ApiRequest], Any]
+    description: str = ""
+
+
+# --- events: what plugins produce and sinks deliver ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """One finding, security event or metric batch on its way to the sinks.
+
+    ``track`` says what it is (``compliance``, ``runtime``, ``metrics`` …); sinks subscribe to
+    tracks. ``id`` is unique per event so a receiver can de-duplicate after a retry.
+    """
+
+    track: str
+    payload: Mapping[str, Any]
+    id: str
+    timestamp: float
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """A destination for events, contributed through ``security_agent_event_sinks``.
+
+    ``send`` is called in the reactor thread for every event on one of ``tracks`` (an empty
+    set means every track); it must not block: queue, spool, or write a line and return.
+    """
+
+    name: str
+    tracks: frozenset[str]
+
+    def send(self, event: Event) -> None: ...
+
+    def stats(self) -> Mapping[str, Any]: ...

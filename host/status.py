@@ -49,6 +49,7 @@ def collect_status(agent: Agent) -> dict[str, Any]:
         "header": agent.header(),
         "plugins": plugins,
         "workers": agent.workers.stats(),
+        "events": agent.events.stats(),
         "health": health,
         "sections": sections,
         "section_errors": section_errors,
@@ -106,6 +107,17 @@ def render_text(status: dict[str, Any]) -> str:
         lines.append(f"  Unhealthy: {', '.join(health['Unhealthy']) or 'none'}")
     w = status["workers"]
     lines.append(f"  Worker pool: {w['busy']}/{w['size']} busy, {w['queued']} queued")
+    ev = status["events"]
+    if ev["emitted"] or ev["sinks"]:
+        lines += ["", "Events", "======"]
+        for track in sorted(ev["emitted"]):
+            lines.append(
+                f"  {track}: {ev['emitted'][track]} emitted, "
+                f"{ev['delivered'].get(track, 0)} delivered, "
+                f"{ev['unrouted'].get(track, 0)} with no sink, {ev['failed'].get(track, 0)} failed"
+            )
+        for name, stats in ev["sinks"].items():
+            lines.append(f"  Sink {name}: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
     for section in status["sections"].values():
         lines += ["", section["title"], "=" * len(section["title"])]
         lines += [f"  {line}" if line else "" for line in section["text"].splitlines()]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support import FakeReactor, entry_point, make_agent, plugin_module
+from twisted.logger import capturedLogs, formatEvent
 
 import host.hookspecs
 from host import CliCommand, FlareBuilder, PluginSpec, RuntimeSetting, StatusSection
@@ -254,3 +255,98 @@ def test_hook_cli_commands(monkeypatch, capsys, tmp_path):
     assert "plugin clasher: command 'version' is already taken; ignored" in err
     assert cli.main(["version"]) == 0
     assert capsys.readouterr().out.startswith("Security agent ")
+
+
+class ListSink:
+    def __init__(self, name, tracks=()):
+        self.name = name
+        self.tracks = frozenset(tracks)
+        self.events = []
+
+    def send(self, event):
+        self.events.append(event)
+
+    def stats(self):
+        return {"sent": len(self.events)}
+
+
+def test_hook_event_sinks(tmp_path):
+    from host.lifecycle import AgentService
+
+    runtime_sink, all_sink = ListSink("runtime-only", ["runtime"]), ListSink("everything")
+
+    class Broken(ListSink):
+        def send(self, event):
+            raise OSError("disk full")
+
+    broken = Broken("broken", ["metrics"])
+    eps = [
+        entry_point(
+            "sinks",
+            plugin_module(
+                "sinks",
+                security_agent_event_sinks=lambda agent: [runtime_sink, all_sink, broken],
+                security_agent_plugin_spec=lambda agent: PluginSpec(security_component=True),
+            ),
+        ),
+    ]
+    reactor = FakeReactor()
+    reactor.running = True
+    agent = make_agent(reactor, eps, tmp_path=tmp_path)
+    AgentService(agent, install_signal_handlers=False).startService()
+    e1 = agent.events.emit("runtime", {"rule": "r1"})
+    agent.events.emit("compliance", {"rule": "c1"})
+    agent.events.emit("metrics", {"m": 1})
+    assert runtime_sink.events == [e1]
+    assert [e.track for e in all_sink.events] == ["runtime", "compliance", "metrics"]
+    assert len({e.id for e in all_sink.events}) == 3
+    stats = agent.events.stats()
+    assert stats["emitted"] == {"runtime": 1, "compliance": 1, "metrics": 1}
+    assert stats["failed"] == {"metrics": 1}
+    assert stats["sinks"]["runtime-only"] == {"sent": 1}
+
+
+def test_events_without_a_sink_are_counted_not_lost_silently(tmp_path):
+    agent = make_agent(FakeReactor(), [], tmp_path=tmp_path)
+    with capturedLogs() as events:
+        agent.events.emit("runtime", {"x": 1})
+        agent.events.emit("runtime", {"x": 2})
+    assert agent.events.stats()["unrouted"] == {"runtime": 2}
+    assert [formatEvent(e) for e in events] == [
+        "No event sink takes runtime events; they are counted and dropped"
+    ]
+    assert "runtime: 2 emitted, 0 delivered, 2 with no sink" in render_text(collect_status(agent))
+
+
+def test_events_from_a_worker_thread_are_delivered_in_the_reactor_thread(tmp_path):
+    import threading
+
+    agent = make_agent(FakeReactor(), [], tmp_path=tmp_path)
+    sink = ListSink("s")
+    agent.events.add_sink(sink)
+    t = threading.Thread(target=agent.events.emit, args=("runtime", {"x": 1}))
+    t.start()
+    t.join()
+    assert sink.events == []  # not delivered from the worker thread itself
+    agent.reactor.advance(0)
+    assert [e.payload for e in sink.events] == [{"x": 1}]
+
+
+def test_hook_api_routes(tmp_path):
+    from host import ApiRequest, ApiResponse, ApiRoute
+
+    def hello(request: ApiRequest) -> ApiResponse:
+        return ApiResponse(body={"hello": request.params["name"], "v": request.arg("v")})
+
+    route = ApiRoute("/agent/hello/{name}", ("GET",), hello, "say hello")
+    ep = entry_point(
+        "greeter", plugin_module("greeter", security_agent_api_routes=lambda agent: [route])
+    )
+    agent = make_agent(FakeReactor(), [ep], tmp_path=tmp_path)
+    ((plugin, routes),) = agent.call_each("security_agent_api_routes", agent=agent)
+    assert plugin == "greeter"
+    response = routes[0].handler(
+        ApiRequest("GET", "/agent/hello/bob", {"name": "bob"}, {"v": ["2"]})
+    )
+    assert response.encoded() == (b'{"hello": "bob", "v": "2"}', "application/json")
+    assert ApiRequest("POST", "/x", body=b"value=debug&x=").form() == {"value": "debug", "x": ""}
