@@ -25,6 +25,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from host.agent import Agent, PluginRuntime
+from host.deadlines import wait_at_most
 from host.discovery import PluginState
 from host.health import HealthTimeout
 from host.plugin_types import EventSink
@@ -32,6 +33,10 @@ from host.plugin_types import EventSink
 log = Logger(namespace="host.lifecycle")
 
 PRODUCT = "Security Agent"
+
+DEFAULT_START_TIMEOUT = 60.0
+"""Seconds a long-running plugin's ``run()`` may take to start when its spec sets no
+``run_deadline``."""
 
 
 def setup_core_dumps(enabled: bool) -> None:
@@ -183,7 +188,22 @@ class AgentService(service.Service):
             health=handle,
         )
         self._attempted.append(rt)
-        await job.start()
+        started = job.start()
+        if spec.interval is None:
+            # A service that never finishes starting must not hold back the ones after it.
+            timeout = spec.run_deadline or DEFAULT_START_TIMEOUT
+
+            def too_slow() -> None:
+                log.error(
+                    "Plugin {plugin} did not start within {timeout}s; starting the others",
+                    plugin=name,
+                    timeout=timeout,
+                )
+
+            if not await wait_at_most(agent.reactor, started, timeout, too_slow):
+                rt.start_error = f"did not start within {timeout}s"
+                handle.set_failing(rt.start_error)
+                return
         if job.stats.errors:
             rt.start_error = job.stats.last_error
             log.error("Plugin {plugin} failed to start: {error}", plugin=name, error=rt.start_error)

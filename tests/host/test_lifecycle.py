@@ -301,3 +301,24 @@ def test_run_path_is_created_owner_only(reactor, tmp_path):
     run_path = tmp_path / "run"
     assert run_path.is_dir()
     assert oct(run_path.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_plugin_that_never_finishes_starting_does_not_hold_back_the_others(reactor, tmp_path):
+    calls = []
+    agent = make_agent(
+        reactor,
+        [
+            component("slow", 1, calls, run=defer.Deferred, run_deadline=5.0),
+            component("next", 2, calls),
+        ],
+        tmp_path=tmp_path,
+    )
+    with capturedLogs() as events:
+        svc = start(agent)
+        assert calls == [("run", "slow")]
+        reactor.advance(5.0)
+    assert calls == [("run", "slow"), ("run", "next")]
+    assert svc.ready
+    assert "Plugin slow did not start within 5.0s; starting the others" in messages(events)
+    assert agent.runtimes["slow"].start_error == "did not start within 5.0s"
+    assert agent.health.get_ready().unhealthy[:1] == ("slow",)
