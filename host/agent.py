@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.logger import Logger
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from host.workers import WorkerPool
 
 log = Logger(namespace="host.agent")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Agent:
     published: dict[str, Callable[[], Any]] = field(default_factory=dict)
     """Expvar-style variables: name to a callable returning a JSON-ready value."""
 
+    _plugin_state: dict[str, Any] = field(default_factory=dict, repr=False)
+
     version: str = __version__
     started_at: float = field(default_factory=time.time)
     stop_requested: Callable[[], None] | None = None
@@ -117,6 +121,22 @@ class Agent:
     def implements(self, plugin_name: str, hook_name: str) -> bool:
         caller = getattr(self.pm.hook, hook_name)
         return any(impl.plugin_name == plugin_name for impl in caller.get_hookimpls())
+
+    def plugin_state(self, name: str, factory: Callable[[], T]) -> T:
+        """The state object plugin ``name`` keeps for this agent, made by ``factory`` once.
+
+        Plugins are modules, loaded once per process; keeping their state here instead of in
+        module globals lets several agents (tests, ``security-agent check``) coexist::
+
+            service = agent.plugin_state("compliance", lambda: ComplianceService(agent))
+        """
+        if name not in self._plugin_state:
+            self._plugin_state[name] = factory()
+        return cast(T, self._plugin_state[name])
+
+    def drop_plugin_state(self, name: str) -> None:
+        """Forget plugin ``name``'s state (call it from ``security_agent_stop``)."""
+        self._plugin_state.pop(name, None)
 
     # --- publishing and control ---
 

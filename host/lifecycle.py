@@ -307,8 +307,9 @@ class AgentService(service.Service):
     async def _stop_plugin(self, rt: PluginRuntime) -> None:
         agent, name, timeout = self.agent, rt.record.name, rt.spec.stop_timeout
         job = agent.scheduler.jobs.get(name)
-        if job is not None:
-            await job.stop(timeout)
+        # Cancel future runs first, then ask the plugin to stop *before* waiting for a run in
+        # progress: stop() is how a plugin cuts a long run short (a compliance pass, a scan).
+        in_flight = job.stop(timeout) if job is not None else defer.succeed(True)
         d = defer.maybeDeferred(agent.call_one, name, "security_agent_stop", agent=agent)
         d.addTimeout(timeout, agent.reactor)
         try:
@@ -323,3 +324,4 @@ class AgentService(service.Service):
             log.failure("Plugin {plugin} failed to stop cleanly", plugin=name)
         else:
             log.info("Plugin {plugin} stopped", plugin=name)
+        await in_flight

@@ -322,3 +322,38 @@ def test_a_plugin_that_never_finishes_starting_does_not_hold_back_the_others(rea
     assert "Plugin slow did not start within 5.0s; starting the others" in messages(events)
     assert agent.runtimes["slow"].start_error == "did not start within 5.0s"
     assert agent.health.get_ready().unhealthy[:1] == ("slow",)
+
+
+def test_stop_is_called_before_waiting_for_a_run_in_progress(reactor, tmp_path):
+    calls = []
+    running = []
+
+    def run():
+        d = defer.Deferred()
+        running.append(d)
+        return d
+
+    def stop():
+        # The plugin cuts its long run short when asked to stop.
+        running[0].callback(None)
+
+    agent = make_agent(
+        reactor, [component("long", 1, calls, run=run, stop=stop, interval=60.0)], tmp_path=tmp_path
+    )
+    svc = start(agent)
+    reactor.advance(agent.scheduler.jobs["long"].next_run)
+    assert len(running) == 1
+    d = svc.stopService()
+    assert d.called  # no waiting for the stop timeout
+    assert calls[-1] == ("stop", "long")
+
+
+def test_plugin_state_is_kept_per_agent(reactor, tmp_path):
+    a = make_agent(reactor, [], tmp_path=tmp_path)
+    b = make_agent(FakeReactor(), [], tmp_path=tmp_path)
+    sa = a.plugin_state("demo", dict)
+    sa["x"] = 1
+    assert a.plugin_state("demo", dict) is sa
+    assert b.plugin_state("demo", dict) == {}
+    a.drop_plugin_state("demo")
+    assert a.plugin_state("demo", dict) == {}
