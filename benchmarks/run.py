@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_host_startup", "bench_scheduler_overhead"]
+BENCHMARKS = [
+    "bench_host_startup",
+    "bench_scheduler_overhead",
+    "bench_compliance",
+    "bench_rs_sources",
+    "bench_sinks",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -1,128 +1,14 @@
-"""Drive the real daemon in a subprocess.
-
-Plugins for these tests are real distributions: a module plus a ``.dist-info`` directory
-with ``entry_points.txt`` on ``PYTHONPATH``, which ``importlib.metadata`` discovers exactly
-as it does a pip-installed wheel.
-"""
+"""Fixtures for the end-to-end tests: a site with a real plugin distribution, the daemon's
+environment and config, and daemons that are killed at the end of each test."""
 
 from __future__ import annotations
 
 import os
-import queue
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-BIN = Path(sys.executable).parent
-
-E2E_PLUGIN = """
-from pathlib import Path
-from host import PluginSpec, hookimpl
-
-@hookimpl
-def security_agent_config_schema(schema):
-    schema.declare("e2e.interval", 0.5)
-    schema.declare("e2e.marker_dir", "", path=True)
-    schema.declare("e2e.security", True)
-
-@hookimpl
-def security_agent_plugin_spec(agent):
-    return PluginSpec(interval=agent.config.get_float("e2e.interval"),
-                      security_component=agent.config.get_bool("e2e.security"))
-
-def _mark(agent, what):
-    d = Path(agent.config.get_str("e2e.marker_dir"))
-    with open(d / "events", "a") as f:
-        f.write(what + "\\n")
-
-@hookimpl
-def security_agent_run(agent):
-    _mark(agent, "run")
-
-@hookimpl
-def security_agent_stop(agent):
-    _mark(agent, "stop")
-"""
-
-
-def make_distribution(site: Path, dist: str, module: str, source: str, ep_name: str) -> None:
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[security_agent]\n{ep_name} = {module}\n")
-
-
-class Daemon:
-    """A running agent process whose combined output is read line by line."""
-
-    def __init__(self, argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
-        self.argv = list(argv)
-        self.proc = subprocess.Popen(
-            self.argv,
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        """Return the first output line containing ``text`` (already seen or upcoming)."""
-        for line in self.lines:
-            if text in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"{text!r} not seen in output:\n" + "\n".join(self.lines))
-
-    def signal(self, signum: int = signal.SIGTERM) -> None:
-        self.proc.send_signal(signum)
-
-    def wait(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout=timeout)
-        while True:  # drain what is left
-            try:
-                line = self._queue.get(timeout=5)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-        return code
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+from e2e_support import E2E_PLUGIN, Daemon, make_distribution
 
 
 @pytest.fixture
@@ -172,12 +58,3 @@ def spawn(daemons: list[Daemon], env: dict[str, str], tmp_path: Path):
         return d
 
     return spawn
-
-
-def tool(name: str) -> str:
-    path = BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    assert found, f"{name} is not installed next to {sys.executable}"
-    return found

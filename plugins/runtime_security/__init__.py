@@ -1,0 +1,1 @@
+"""Runtime security (CWS): SECL rules evaluated against events from real Linux kernel sources."""

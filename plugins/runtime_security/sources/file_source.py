@@ -1,0 +1,192 @@
+"""File events: fanotify filesystem marks in FID mode (with the acting pid), or recursive
+inotify watches (no pid) when fanotify is refused or ``backend="inotify"`` is asked for.
+
+Event types and their SECL parts (``file`` has path, name, mode, uid, gid, inode, read with
+lstat after the event, zeros when the file is already gone):
+
+- ``open`` (``open.file``, ``open.flags`` 0: fanotify does not say how it was opened);
+  a newly created regular file is also reported as ``open`` with ``open.flags`` = O_CREAT,
+  the shape Datadog's self-test rule expects
+- ``mkdir`` / ``rmdir`` / ``unlink`` (``<type>.file``)
+- ``rename`` (``rename.file`` and ``rename.file.destination``)
+- ``modify``, ``close_write``, ``attrib`` and ``open_exec`` (``<type>.file``): the fanotify
+  events SECL has no type for, named after the kernel event
+Events are filtered to paths under the watched prefixes and exclude this process's own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Protocol
+
+from .base import Event, Source, SourceUnavailable
+from .fanotify_backend import (
+    FAN_ATTRIB,
+    FAN_CLOSE_WRITE,
+    FAN_CREATE,
+    FAN_DELETE,
+    FAN_MODIFY,
+    FAN_MOVED_FROM,
+    FAN_MOVED_TO,
+    FAN_ONDIR,
+    FAN_OPEN,
+    FAN_OPEN_EXEC,
+    FAN_RENAME,
+    Fanotify,
+    RawFileEvent,
+)
+from .inotify_backend import Inotify
+from .process_cache import ProcessCache
+
+O_CREAT = 0o100
+
+
+class _Backend(Protocol):
+    fd: int
+    overflows: int
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def read(self) -> Any: ...
+    def forget_directories(self) -> None: ...
+
+
+def file_fields(path: str) -> dict[str, Any]:
+    """The SECL ``file`` dict of a path, as it is now."""
+    fields: dict[str, Any] = {"path": path, "name": os.path.basename(path)}
+    try:
+        st = os.lstat(path)
+    except OSError:
+        fields.update(mode=0, uid=0, gid=0, inode=0)
+    else:
+        fields.update(mode=st.st_mode, uid=st.st_uid, gid=st.st_gid, inode=st.st_ino)
+    return fields
+
+
+class FileSource(Source):
+    name = "file"
+
+    def __init__(self, cache: ProcessCache, paths: list[str], backend: str = "auto") -> None:
+        super().__init__()
+        if backend not in ("auto", "fanotify", "inotify"):
+            raise ValueError(f"unknown file backend {backend!r}")
+        self.cache = cache
+        self.paths = [os.path.realpath(p) for p in paths]
+        self.requested_backend = backend
+        self._backend: _Backend | None = None
+        self._backend_name = ""
+        self._fallback_reason = ""
+        self._seen_overflows = 0
+        self._own_pid = os.getpid()
+        self._prefixes = tuple(p.rstrip("/") + "/" for p in self.paths)
+
+    def _open(self) -> None:
+        if not self.paths:
+            raise SourceUnavailable("no paths to watch")
+        if self.requested_backend in ("auto", "fanotify"):
+            fan = Fanotify(self.paths)
+            try:
+                fan.open()
+            except OSError as exc:
+                if self.requested_backend == "fanotify":
+                    raise SourceUnavailable(f"fanotify refused: {exc.strerror}") from exc
+                self._fallback_reason = f"fanotify refused: {exc.strerror}"
+            else:
+                self._backend, self._backend_name = fan, "fanotify"
+                return
+        ino = Inotify(self.paths)
+        try:
+            ino.open()
+        except OSError as exc:
+            raise SourceUnavailable(f"inotify refused: {exc.strerror}") from exc
+        self._backend, self._backend_name = ino, "inotify"
+
+    def _fileno(self) -> int:
+        assert self._backend is not None
+        return self._backend.fd
+
+    def _close(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
+    def _detail(self) -> dict[str, Any]:
+        return {
+            "backend": self._backend_name,
+            "fallback_reason": self._fallback_reason,
+            "paths": list(self.paths),
+        }
+
+    def _watched(self, path: str) -> bool:
+        return path in self.paths or path.startswith(self._prefixes)
+
+    def _read_ready(self) -> None:
+        backend = self._backend
+        assert backend is not None
+        for raw in backend.read():
+            if raw.pid == self._own_pid:
+                continue
+            if not (self._watched(raw.path) or (raw.new_path and self._watched(raw.new_path))):
+                continue
+            for event in self._events_of(raw):
+                self._emit(event)
+            if raw.mask & FAN_ONDIR and raw.mask & (FAN_RENAME | FAN_DELETE | FAN_MOVED_FROM):
+                backend.forget_directories()
+        if backend.overflows != self._seen_overflows:
+            self._add_drops(backend.overflows - self._seen_overflows)
+            self._seen_overflows = backend.overflows
+
+    def _events_of(self, raw: RawFileEvent) -> list[Event]:
+        """One event per kernel bit (the kernel merges several into one record), in the
+        order they happened to the file."""
+        now = time.time()
+        mask, ondir = raw.mask, bool(raw.mask & FAN_ONDIR)
+        process = self.cache.process(raw.pid) if raw.pid > 0 else {"pid": 0, "ancestors": []}
+        file = file_fields(raw.path)
+        out: list[Event] = []
+
+        def add(kind: str, part: dict[str, Any]) -> None:
+            out.append(
+                {
+                    "type": kind,
+                    "timestamp": now,
+                    "source": self.name,
+                    kind: part,
+                    "process": process,
+                }
+            )
+
+        if mask & FAN_CREATE:
+            if ondir:
+                add("mkdir", {"file": file})
+            else:
+                add("open", {"file": file, "flags": O_CREAT, "retval": 0})
+        if mask & FAN_OPEN and not ondir:
+            add("open", {"file": file, "flags": 0, "retval": 0})
+        if mask & FAN_OPEN_EXEC:
+            add("open_exec", {"file": file})
+        if mask & FAN_MODIFY:
+            add("modify", {"file": file})
+        if mask & FAN_ATTRIB:
+            add("attrib", {"file": file})
+        if mask & FAN_CLOSE_WRITE:
+            add("close_write", {"file": file})
+        if mask & (FAN_RENAME | FAN_MOVED_TO | FAN_MOVED_FROM):
+            target = raw.new_path or raw.path
+            destination = file_fields(target)
+            moved = {k: v for k, v in destination.items() if k not in ("path", "name")}
+            add(
+                "rename",
+                {
+                    "file": {
+                        "path": raw.path,
+                        "name": os.path.basename(raw.path),
+                        **moved,
+                        "destination": destination,
+                    }
+                },
+            )
+        if mask & FAN_DELETE:
+            add("rmdir" if ondir else "unlink", {"file": file})
+        return out
