@@ -28,7 +28,7 @@ from host.agent import Agent, PluginRuntime
 from host.deadlines import wait_at_most
 from host.discovery import PluginState
 from host.health import HealthTimeout
-from host.plugin_types import EventSink
+from host.plugin_types import EventSink, FatalStartError
 
 log = Logger(namespace="host.lifecycle")
 
@@ -116,11 +116,13 @@ class AgentService(service.Service):
             return
 
         agent.workers.start()
+        agent.scheduler.quiet_errors = (FatalStartError,)
         self._collect_sinks(enabled)
         for rt in enabled:
             if self._stopping is not None:
                 return
-            await self._start_plugin(rt)
+            if not await self._start_plugin(rt):
+                return
         self.ready = True
         log.info("{product} is now running.", product=PRODUCT)
         # Every component starts unhealthy until its first health tick (Datadog's pre-filled
@@ -169,7 +171,8 @@ class AgentService(service.Service):
                 error=exc.strerror or str(exc),
             )
 
-    async def _start_plugin(self, rt: PluginRuntime) -> None:
+    async def _start_plugin(self, rt: PluginRuntime) -> bool:
+        """Start one plugin; ``False`` when the agent must not go on (FatalStartError)."""
         agent, spec, name = self.agent, rt.spec, rt.record.name
         if spec.health == "readiness":
             handle = agent.health.register_readiness(name)
@@ -203,13 +206,21 @@ class AgentService(service.Service):
             if not await wait_at_most(agent.reactor, started, timeout, too_slow):
                 rt.start_error = f"did not start within {timeout}s"
                 handle.set_failing(rt.start_error)
-                return
+                return True
+        failure = job.last_failure
+        if failure is not None and failure.check(FatalStartError):  # type: ignore[no-untyped-call]
+            rt.start_error = job.stats.last_error
+            log.critical("{error}", error=failure.getErrorMessage())
+            agent.exit_code = 1
+            self._request_stop()
+            return False
         if job.stats.errors:
             rt.start_error = job.stats.last_error
             log.error("Plugin {plugin} failed to start: {error}", plugin=name, error=rt.start_error)
         else:
             rt.started = True
             log.info("Plugin {plugin} started", plugin=name)
+        return True
 
     def _watch_health(self) -> None:
         """Log every health change, so an operator reading the log sees a plugin go

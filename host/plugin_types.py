@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 HealthCatalog = Literal["liveness", "readiness"]
 
 
+class FatalStartError(Exception):
+    """Raise from a long-running plugin's ``run()`` when the agent must not run without it.
+
+    The host logs the message as one critical line (no traceback), starts nothing more,
+    stops what already started and exits 1 — Datadog's "Error while starting api server,
+    exiting" behaviour. Any other exception only marks the plugin failed and unhealthy.
+    """
+
+
 @dataclass(frozen=True)
 class PluginSpec:
     """How the host runs one plugin; returned by ``security_agent_plugin_spec``.

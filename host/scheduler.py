@@ -118,6 +118,7 @@ class Job:
         self._deadline_call: IDelayedCall | None = None
         self._current: defer.Deferred[None] | None = None
         self._overran = False
+        self.last_failure: Failure | None = None
 
     # --- scheduling ---
 
@@ -199,11 +200,17 @@ class Job:
 
     def _failed(self, failure: Failure, start: float) -> None:
         self._finish(start)
+        self.last_failure = failure
         stats = self.stats
         stats.errors += 1
         stats.last_error = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
         stats.last_traceback = "".join(tb.format_exception(failure.value))
         stats.last_error_time = self._scheduler.clock.seconds()
+        if failure.check(*self._scheduler.quiet_errors):  # type: ignore[no-untyped-call]
+            # An error the owner reports itself, as one line: no traceback here.
+            if self.health is not None:
+                self.health.set_failing(f"last run failed: {stats.last_error}")
+            return
         log.failure(
             "{plugin}: run failed ({errors} error(s) so far)",
             failure,
@@ -279,6 +286,8 @@ class Scheduler:
     ) -> None:
         self.clock = clock
         self.heartbeat_interval = heartbeat_interval
+        self.quiet_errors: tuple[type[BaseException], ...] = ()
+        """Exception types a run may raise that the job's owner logs itself."""
         self.workers = workers
         self.hostname = hostname
         self.jobs: dict[str, Job] = {}

@@ -357,3 +357,29 @@ def test_plugin_state_is_kept_per_agent(reactor, tmp_path):
     assert b.plugin_state("demo", dict) == {}
     a.drop_plugin_state("demo")
     assert a.plugin_state("demo", dict) == {}
+
+
+def test_fatal_start_error_stops_the_agent_with_exit_code_one(reactor, tmp_path):
+    from host import FatalStartError
+
+    calls = []
+
+    def refuse():
+        raise FatalStartError("Error while starting api server, exiting: port 5010 in use")
+
+    agent = make_agent(
+        reactor,
+        [component("api", 1, calls, run=refuse, security=False), component("later", 2, calls)],
+        tmp_path=tmp_path,
+    )
+    with capturedLogs() as events:
+        svc = start(agent)
+        reactor.advance(0)
+    assert not svc.ready
+    assert agent.exit_code == 1
+    assert not reactor.running
+    assert calls == [("run", "api")]  # nothing after it started
+    text = messages(events)
+    assert "Error while starting api server, exiting: port 5010 in use" in text
+    assert "Security Agent is now running." not in text
+    assert not any(e.get("log_failure") for e in events)  # one line, no traceback
