@@ -11,6 +11,7 @@ from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.http_headers import Headers
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class TreqTransport:
             response = await self._client.post(
                 request.url,
                 data=request.body,
-                headers={k: [v] for k, v in request.headers.items()},
+                headers=Headers({k: [v] for k, v in request.headers.items()}),
             )
             body = await response.content()
             return Response(int(response.code), _reason(int(response.code)), body)
