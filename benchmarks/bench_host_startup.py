@@ -77,7 +77,10 @@ def run() -> list[dict[str, Any]]:
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-plugin\nVersion: 1.0\n")
         (info / "entry_points.txt").write_text("[security_agent]\nbench = bench_plugin\n")
         cfg = Path(tmp) / "security-agent.yaml"
-        cfg.write_text("run_path: run\nsecurity_agent:\n  log_file: run/agent.log\n")
+        cfg.write_text(
+            "run_path: run\nsecurity_agent:\n  log_file: run/agent.log\n"
+            "  cmd_port: 0\n  expvar_port: 0\n"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
         env["PYTHONPATH"] = str(site)
 

@@ -33,6 +33,8 @@ def config(tmp_path: Path) -> Path:
     cfg.write_text(
         "run_path: run\n"
         "security_agent:\n"
+        "  cmd_port: 0\n"
+        "  expvar_port: 0\n"
         "  log_file: run/log/security-agent.log\n"
         "  disabled_exit_delay: 0.2s\n"
         "  health_ping_frequency: 0.5s\n"

@@ -106,6 +106,8 @@ def config(tmp_path: Path) -> Path:
     cfg.write_text(
         "run_path: run\n"
         "security_agent:\n"
+        "  cmd_port: 0\n"
+        "  expvar_port: 0\n"
         "  log_file: run/security-agent.log\n"
         "  health_ping_frequency: 0.5s\n"
         "file_integrity:\n"
