@@ -1,0 +1,1 @@
+"""Helpers checks commonly import from ``datadog_checks.base.utils``."""

@@ -1,0 +1,89 @@
+"""The real daemon runs custom checks: the hello-world example and a failing check, metrics
+flushed to a sink, the failing check reported without hurting the agent."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+import signal
+from pathlib import Path
+
+from e2e_support import make_distribution, tool
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "checks"
+
+# A sink that writes every metrics payload as one JSON line, so the test can read what the
+# checks plugin flushed.
+SINK_PLUGIN = """
+import json
+from host import hookimpl
+
+class FileSink:
+    name = "e2e-metrics-file"
+    tracks = frozenset({"metrics"})
+
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+
+    def send(self, event):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(event.payload) + "\\n")
+        self.count += 1
+
+    def stats(self):
+        return {"written": self.count}
+
+@hookimpl
+def security_agent_config_schema(schema):
+    schema.declare("e2e_sink.path", "", path=True)
+
+@hookimpl
+def security_agent_event_sinks(agent):
+    return [FileSink(agent.config.get_str("e2e_sink.path"))]
+"""
+
+# Until the project declares `checks = "plugins.checks"`, a shim distribution provides it.
+SHIM = "from plugins.checks import *  # noqa: F403\n"
+
+
+def _checks_entry_point_installed() -> bool:
+    eps = importlib.metadata.entry_points(group="security_agent")
+    return any(ep.name == "checks" for ep in eps)
+
+
+def test_daemon_runs_checks_and_flushes_on_stop(spawn, config, site, tmp_path):
+    for sub in ("conf.d", "checks.d"):
+        shutil.copytree(EXAMPLES / sub, tmp_path / sub)
+    (tmp_path / "conf.d" / "every_submission.d").rename(tmp_path / "every_submission.d.off")
+    (tmp_path / "checks.d" / "failing.py").write_text(
+        "from datadog_checks.base import AgentCheck\n\n"
+        "class FailingCheck(AgentCheck):\n"
+        "    def check(self, instance):\n"
+        "        raise RuntimeError('cannot reach the service')\n"
+    )
+    (tmp_path / "conf.d" / "failing.yaml").write_text("instances: [{}]\n")
+    make_distribution(site, "e2e-metrics-sink", "e2e_metrics_sink", SINK_PLUGIN, "e2e_sink")
+    if not _checks_entry_point_installed():
+        make_distribution(site, "e2e-checks-shim", "e2e_checks_shim", SHIM, "checks")
+    with config.open("a") as f:
+        f.write(
+            "confd_path: conf.d\nadditional_checksd: checks.d\ne2e_sink:\n  path: metrics.jsonl\n"
+        )
+    extra_env = {"PYTHONPATH": f"{site}:{ROOT}"}
+    d = spawn(tool("security-agent"), "start", "-c", str(config), extra_env=extra_env)
+    d.wait_for("Security Agent is now running.")
+    d.wait_for("checks: 2 instance(s) scheduled on 4 runner(s), 0 check(s) failed")
+    d.wait_for("Error running check failing:")
+    d.wait_for("Component checks is healthy")
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    payloads = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    series = [s for p in payloads if p["kind"] == "series" for s in p["series"]]
+    hello = [s for s in series if s["metric"] == "hello.world"]
+    assert hello, payloads
+    assert hello[0]["tags"] == ["TAG_KEY:TAG_VALUE", "env:example"]
+    assert hello[0]["points"][0][1] == 1.0
+    assert hello[0]["type"] == "gauge"
