@@ -18,6 +18,9 @@ BENCHMARKS = [
     "bench_compliance",
     "bench_rs_sources",
     "bench_sinks",
+    "bench_ipc_api",
+    "bench_checks",
+    "bench_secl",
 ]
 
 
