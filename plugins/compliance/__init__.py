@@ -8,6 +8,7 @@ package (``benchmarks/``); see :mod:`plugins.compliance.service` for scheduling 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from host import CliCommand, FlareBuilder, PluginSpec, StatusSection, hookimpl
@@ -20,21 +21,32 @@ from plugins.compliance.service import (
     host_env_from_config,
 )
 
-# The host has no per-plugin state slot on the Agent yet: services are keyed by the agent's
-# id so that two agents in one process (tests) stay apart; stop() removes the entry.
-_SERVICES: dict[int, ComplianceService] = {}
+STATE = "compliance"
+"""The name of this plugin's state on the agent (``agent.plugin_state``)."""
+
+
+@dataclass
+class _State:
+    """What this plugin keeps per agent: the service, once a hook has needed it (stop and
+    flare must not create one just to find there is nothing to stop or report)."""
+
+    service: ComplianceService | None = None
+
+
+def _state(agent: Any) -> _State:
+    state: _State = agent.plugin_state(STATE, _State)
+    return state
 
 
 def service_for(agent: Any) -> ComplianceService:
     """The agent's compliance service, created on first use."""
-    service = _SERVICES.get(id(agent))
-    if service is None or service.agent is not agent:
-        service = ComplianceService(
+    state = _state(agent)
+    if state.service is None:
+        state.service = ComplianceService(
             agent, host_env_from_config(agent), benchmark_dirs(agent), check_interval_of(agent)
         )
-        _SERVICES[id(agent)] = service
-        agent.publish("compliance", service.status.as_dict)
-    return service
+        agent.publish("compliance", state.service.status.as_dict)
+    return state.service
 
 
 @hookimpl
@@ -71,7 +83,8 @@ def security_agent_run(agent: Any) -> None:
 
 @hookimpl
 def security_agent_stop(agent: Any) -> Any:
-    service = _SERVICES.pop(id(agent), None)
+    service = _state(agent).service
+    agent.drop_plugin_state(STATE)
     if service is None:
         return None
     return service.stop()
@@ -94,7 +107,7 @@ def security_agent_status(agent: Any) -> StatusSection | None:
 
 @hookimpl
 def security_agent_flare(agent: Any, flare: FlareBuilder) -> None:
-    service = _SERVICES.get(id(agent))
+    service = _state(agent).service
     if service is not None:
         flare.add_file("compliance/status.txt", service.status.text())
 

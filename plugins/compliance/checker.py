@@ -14,18 +14,20 @@ from typing import Any
 from plugins.compliance import rego_eval, xccdf_eval
 from plugins.compliance.benchmark import Benchmark, Rule
 from plugins.compliance.environment import HostEnv
-from plugins.compliance.filters import FilterError, evaluate_filter
+from plugins.compliance.filters import filter_matches, host_facts
 from plugins.compliance.rego_eval import Finding, RegoEvalError
 from plugins.compliance.resolvers import IncompatibleEnvironment, ResolveError, Resolver
 from plugins.compliance.xccdf_eval import XccdfError
+from plugins.secl import SECLError
 
 
 def default_rule_filter(env: HostEnv) -> Callable[[Rule], bool]:
     """Datadog's ``DefaultRuleFilter``: scope against the environment, XCCDF switch, filters.
 
-    A filter that does not parse keeps the rule (it then fails with the filter's error).
+    A filter that does not compile keeps the rule: it is then reported with the SECL error
+    (``bad filter: rule r1, line 1, column 9: ...``) while the other rules still run.
     """
-    fields = env.filter_fields()
+    facts = host_facts(env)
 
     def keep(rule: Rule) -> bool:
         if env.kubernetes:
@@ -37,9 +39,9 @@ def default_rule_filter(env: HostEnv) -> Callable[[Rule], bool]:
             return False
         for text in rule.filters:
             try:
-                if not evaluate_filter(text, fields):
+                if not filter_matches(text, facts, rule.id):
                     return False
-            except FilterError as exc:
+            except SECLError as exc:
                 rule.error = f"bad filter: {exc}"
                 return True
         return True

@@ -7,7 +7,6 @@ with the host mounted at ``/host``) point the whole plugin at another root.
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass, field
 
 
@@ -60,35 +59,6 @@ class HostEnv:
                 return
             except OSError:
                 continue
-
-    def filter_fields(self) -> dict[str, object]:
-        """The fields rule ``filters`` may use."""
-        release = platform.release()
-        parts = release.split(".")
-
-        def num(i: int) -> int:
-            try:
-                return int("".join(c for c in parts[i] if c.isdigit()) or 0)
-            except IndexError:
-                return 0
-
-        os_id = self.os_release.get("id", "")
-        like = self.os_release.get("id_like", "").split()
-        return {
-            "os.id": os_id,
-            "os.version_id": self.os_release.get("version_id", ""),
-            "os.name": self.os_release.get("name", ""),
-            "os.id_like": " ".join(like),
-            "os.arch": platform.machine(),
-            "os.is_linux": platform.system() == "Linux",
-            "os.is_debian": os_id == "debian" or "debian" in like,
-            "os.is_ubuntu": os_id == "ubuntu",
-            "os.is_rhel": os_id in ("rhel", "centos", "rocky", "almalinux") or "rhel" in like,
-            "kernel.version.major": num(0),
-            "kernel.version.minor": num(1),
-            "kernel.version.release": release,
-            "kubernetes": self.kubernetes,
-        }
 
 
 def detect_kubernetes(environ: dict[str, str] | None = None) -> bool:

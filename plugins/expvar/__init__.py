@@ -45,10 +45,9 @@ STOP_TIMEOUT = 10.0
 PROFILER_STOP_TIMEOUT = 5.0
 """Seconds a capture in progress gets to write what it sampled, within ``STOP_TIMEOUT``."""
 
-_STATE_ATTRIBUTE = "_expvar_plugin"
-"""Where the plugin's state hangs on the Agent: hooks are module functions, and the state
-must live with the agent (two agents in one test process stay apart), not in this module.
-To be replaced by a host-provided per-plugin state slot when there is one."""
+STATE = "expvar"
+"""The name of this plugin's state on the agent (``agent.plugin_state``): hooks are module
+functions, and the state must live with the agent (two agents in one process stay apart)."""
 
 
 class ExpvarPlugin:
@@ -135,12 +134,7 @@ class ExpvarPlugin:
 
 def expvar_plugin(agent: Agent) -> ExpvarPlugin:
     """The plugin's state on ``agent``, created on first use (when the host asks the spec)."""
-    plugin = getattr(agent, _STATE_ATTRIBUTE, None)
-    if plugin is None:
-        plugin = ExpvarPlugin(agent)
-        setattr(agent, _STATE_ATTRIBUTE, plugin)
-    assert isinstance(plugin, ExpvarPlugin)
-    return plugin
+    return agent.plugin_state(STATE, lambda: ExpvarPlugin(agent))
 
 
 @hookimpl

@@ -11,6 +11,7 @@ the ``auth_token`` file. Other plugins add endpoints through ``security_agent_ap
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
@@ -30,14 +31,24 @@ log = Logger(namespace="ipc_api")
 START_ORDER = 20
 """Early, so the API answers (status, health, stop) while the security components start."""
 
-# One server per agent object (tests run several agents in one process). The host offers
-# no per-plugin slot on the Agent yet, so the entry is removed again at stop.
-_SERVERS: dict[int, IpcServer] = {}
+STATE = "ipc_api"
+"""The name of this plugin's state on the agent (``agent.plugin_state``)."""
+
+
+@dataclass
+class _State:
+    """What this plugin keeps per agent: the server while it runs (dropped at stop)."""
+
+    server: IpcServer | None = None
+
+
+def _state(agent: Agent) -> _State:
+    return agent.plugin_state(STATE, _State)
 
 
 def server_of(agent: Agent) -> IpcServer | None:
     """The running server of ``agent`` (for tests and status)."""
-    return _SERVERS.get(id(agent))
+    return _state(agent).server
 
 
 @hookimpl
@@ -73,19 +84,20 @@ def security_agent_run(agent: Agent) -> None:
         # manageable, so it stops, with exit code 1, rather than run half-blind.
         server.stop()
         raise FatalStartError(f"Error while starting api server, exiting: {exc}") from exc
-    _SERVERS[id(agent)] = server
+    _state(agent).server = server
     if "api_requests" not in agent.published:
         agent.publish("api_requests", lambda: _request_counts(agent))
 
 
 def _request_counts(agent: Agent) -> dict[str, int]:
-    server = _SERVERS.get(id(agent))
+    server = server_of(agent)
     return server.stats() if server is not None else {}
 
 
 @hookimpl
 def security_agent_stop(agent: Agent) -> Any:
-    server = _SERVERS.pop(id(agent), None)
+    server = server_of(agent)
+    agent.drop_plugin_state(STATE)
     if server is not None:
         return server.stop()
     return None
@@ -93,7 +105,7 @@ def security_agent_stop(agent: Agent) -> Any:
 
 @hookimpl
 def security_agent_status(agent: Agent) -> StatusSection | None:
-    server = _SERVERS.get(id(agent))
+    server = server_of(agent)
     if server is None:
         return None
     counts = server.stats()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from plugins.compliance.benchmark import BenchmarkError, load_benchmark, load_benchmarks
 from plugins.compliance.checker import Checker, default_rule_filter
 from plugins.compliance.environment import HostEnv
-from plugins.compliance.filters import FilterError, evaluate_filter
+from plugins.compliance.filters import filter_matches, host_facts, kernel_version
+from plugins.secl import SECLError
 
 GOOD = """\
 schema: {version: 1.0.0}
@@ -169,7 +172,68 @@ def test_compliance_default_rule_filter_xccdf_and_filters(tmp_path):
     assert not default_rule_filter(env)(ubuntu)
     broken = scoped(tmp_path, "none", "    filters: ['os.id ==']\n")
     assert default_rule_filter(env)(broken)
-    assert broken.error == "bad filter: unexpected end of filter 'os.id =='"
+    assert broken.error == (
+        "bad filter: rule s1, line 1, column 9: expected a value, a field or '(', "
+        "got the end of the expression"
+    )
+
+
+DEBIAN_RELEASE = """\
+PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+ID=debian
+"""
+
+
+def fake_uname():
+    return os.uname_result(("Linux", "box", "6.1.0-18-amd64", "#1 SMP", "x86_64"))
+
+
+def debian_facts(tmp_path):
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    (tmp_path / "etc" / "os-release").write_text(DEBIAN_RELEASE)
+    env = HostEnv("box", str(tmp_path))
+    env.load_os_release()
+    return host_facts(env, uname=fake_uname, environ={"PATH": "/bin", "HOME": "/root"})
+
+
+def test_compliance_filter_facts_from_os_release_under_host_root_and_uname(tmp_path):
+    assert debian_facts(tmp_path) == {
+        "os": {
+            "name": "linux",
+            "id": "debian",
+            "version_id": "12",
+            "platform_id": "",
+            "arch": "x86_64",
+            "kernel": "6.1.0-18-amd64",
+        },
+        "kernel": {"major": 6, "minor": 1},
+        "hostname": "box",
+        "envs": ["HOME", "PATH"],
+    }
+
+
+def test_compliance_filter_facts_fall_back_to_usr_lib_os_release(tmp_path):
+    (tmp_path / "usr" / "lib").mkdir(parents=True)
+    (tmp_path / "usr" / "lib" / "os-release").write_text(
+        'ID="rhel"\nVERSION_ID="9.3"\nPLATFORM_ID="platform:el9"\n'
+    )
+    env = HostEnv("box", str(tmp_path))
+    env.load_os_release()
+    facts = host_facts(env, uname=fake_uname, environ={})
+    assert facts["os"]["id"] == "rhel"
+    assert facts["os"]["version_id"] == "9.3"
+    assert facts["os"]["platform_id"] == "platform:el9"
+    assert facts["envs"] == []
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [("6.1.0-18-amd64", (6, 1)), ("5.15.0-1051-aws", (5, 15)), ("4.19+", (4, 19)), ("7", (7, 0))],
+)
+def test_compliance_filter_kernel_version(release, expected):
+    assert kernel_version(release) == expected
 
 
 @pytest.mark.parametrize(
@@ -177,26 +241,57 @@ def test_compliance_default_rule_filter_xccdf_and_filters(tmp_path):
     [
         ('os.id == "debian"', True),
         ('os.id != "debian"', False),
-        ('!(os.id == "debian") || os.arch == "x86_64"', True),
-        ('os.version_id =~ "1*" && kernel.version.major >= 5', True),
-        ('os.id in ["rhel", "centos"]', False),
-        ('os.id notin ["rhel", "centos"]', True),
-        ("os.is_debian and not os.is_ubuntu", True),
+        ('os.id == "ubuntu"', False),
+        ('os == "linux"', True),
+        ('os.version_id == "12"', True),
+        ('os.version_id != "11"', True),
+        ('os.version_id =~ "1*"', True),
+        ('os.version_id =~ "11*"', False),
+        ('os.version_id !~ "9*"', True),
+        ('os.id == "debian" && os.version_id in ["11", "12"]', True),
+        ('os.version_id in ["10", "11"]', False),
+        ('os.id not in ["rhel", "centos"]', True),
+        ('os.id in ["rhel", "centos"] || os.arch == "x86_64"', True),
+        ('!(os.id == "debian") || os.arch == "aarch64"', False),
+        ('os.id == "debian" and not os.is_amazon_linux', True),
+        ("kernel.version.major >= 5 && kernel.version.minor < 10", True),
+        ("kernel.version.major > 6", False),
+        ('os.kernel =~ "6.1.*"', True),
+        ('hostname == "box"', True),
+        ('envs in ["HOME"]', True),
+        ('envs in ["DD_API_KEY"]', False),
     ],
 )
-def test_compliance_filters(text, expected):
-    fields = {
-        "os.id": "debian",
-        "os.version_id": "12",
-        "os.arch": "x86_64",
-        "kernel.version.major": 6,
-        "os.is_debian": True,
-        "os.is_ubuntu": False,
-    }
-    assert evaluate_filter(text, fields) is expected
+def test_compliance_filters(tmp_path, text, expected):
+    assert filter_matches(text, debian_facts(tmp_path), "r1") is expected
 
 
-def test_compliance_filter_unknown_field():
-    with pytest.raises(FilterError) as info:
-        evaluate_filter('process.name == "x"', {"os.id": "debian"})
-    assert str(info.value) == "unknown field process.name in filter 'process.name == \"x\"'"
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "os.id ==",
+            "rule r1, line 1, column 9: expected a value, a field or '(', "
+            "got the end of the expression",
+        ),
+        (
+            'process.name == "x"',
+            "rule r1, line 1, column 1: expected a field, constant or macro, "
+            "got unknown identifier 'process.name'",
+        ),
+        (
+            'os.version_id >= "11"',
+            "rule r1, line 1, column 1: expected an int, duration or time operand for '>=', "
+            "got string field 'os.version_id'",
+        ),
+        (
+            "os.id == 12",
+            "rule r1, line 1, column 10: expected a string value after '==' to compare with "
+            "string field 'os.id', got int 12",
+        ),
+    ],
+)
+def test_compliance_filter_errors(tmp_path, text, message):
+    with pytest.raises(SECLError) as info:
+        filter_matches(text, debian_facts(tmp_path), "r1")
+    assert str(info.value) == message

@@ -136,3 +136,49 @@ def test_compliance_cli_report_sends_non_skipped_to_sinks(tmp_path, monkeypatch,
     assert cli.main(["compliance", "check", "--report", "-c", cfg]) == 0
     capsys.readouterr()
     assert [(e["agent_rule_id"], e["result"]) for e in received] == [("cli-pass", "passed")]
+
+
+FILTERED = """\
+name: Filtered benchmark
+framework: cli-fw
+version: 0.1.0
+rules:
+  - id: cli-debian
+    filters: ['os.id == "debian" && os.version_id in ["11", "12"]']
+    input:
+      - file: {path: /etc/hostname, parser: raw}
+    imports: [common.rego]
+  - id: cli-ubuntu
+    filters: ['os.id == "ubuntu"']
+    input:
+      - file: {path: /etc/hostname, parser: raw}
+    imports: [common.rego]
+  - id: cli-broken
+    filters: ['os.version_id >= "11"']
+    input:
+      - file: {path: /etc/hostname, parser: raw}
+    imports: [common.rego]
+  - id: cli-pass
+    input:
+      - file: {path: /etc/hostname, parser: raw}
+"""
+
+
+def test_compliance_cli_check_applies_filters_on_host_root_os_release(
+    tmp_path, monkeypatch, capsys
+):
+    cfg, _d = setup(tmp_path, monkeypatch, bench=FILTERED)
+    (tmp_path / "host" / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    assert cli.main(["compliance", "check", "-c", cfg]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    events = [json.loads(chunk) for chunk in out.replace("}\n{", "}\n\x00{").split("\x00")]
+    assert [(e["agent_rule_id"], e["result"]) for e in events] == [
+        ("cli-debian", "passed"),
+        ("cli-broken", "error"),
+        ("cli-pass", "passed"),
+    ]
+    assert events[1]["data"] == {
+        "error": "bad filter: rule cli-broken, line 1, column 1: expected an int, duration or "
+        "time operand for '>=', got string field 'os.version_id'"
+    }

@@ -13,12 +13,16 @@ from host import FlareBuilder, PluginSpec, StatusSection, hookimpl
 
 log = Logger(namespace="file_integrity")
 
-# Per-process state keyed by the agent object, so two agents in one process (tests) stay apart.
-_STATE: dict[int, dict[str, Any]] = {}
+STATE = "file_integrity"
+"""The name of this plugin's state on the agent. State lives with the agent, not in this
+module, so two agents in one process (tests) stay apart."""
 
 
 def _state(agent: Any) -> dict[str, Any]:
-    return _STATE.setdefault(id(agent), {"baseline": {}, "runs": 0, "changes": []})
+    state: dict[str, Any] = agent.plugin_state(
+        STATE, lambda: {"baseline": {}, "runs": 0, "changes": []}
+    )
+    return state
 
 
 @hookimpl
@@ -78,8 +82,9 @@ def security_agent_run(agent: Any) -> None:
 
 @hookimpl
 def security_agent_stop(agent: Any) -> None:
-    state = _STATE.pop(id(agent), None)
-    log.info("file_integrity: stopped after {runs} run(s)", runs=state["runs"] if state else 0)
+    runs = _state(agent)["runs"]
+    agent.drop_plugin_state(STATE)
+    log.info("file_integrity: stopped after {runs} run(s)", runs=runs)
 
 
 @hookimpl
