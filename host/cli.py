@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Iterable, Sequence
@@ -231,6 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(ctx, args)
     except StartupError as exc:
         print(f"security-agent: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`security-agent status | head`): not an error worth a
+        # traceback. Point stdout at /dev/null so the interpreter's final flush is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     return code
 

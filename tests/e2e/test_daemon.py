@@ -297,3 +297,23 @@ def test_repeated_cfgpath_merges_files_later_ones_winning(spawn, config, tmp_pat
     d = spawn(tool("security-agent"), "start", "-c", str(config), "-c", str(later))
     assert d.wait() == 0
     d.wait_for("All security-agent components are deactivated, exiting")
+
+
+@pytest.mark.parametrize("argv", [["version"], ["plugins"], ["--help"]])
+def test_a_closed_pipe_is_not_a_traceback(env, tmp_path, argv):
+    # `security-agent ... | head -1`: the reader is gone before anything is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [tool("security-agent"), *argv],
+            env=env,
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in result.stderr, result.stderr.decode()
