@@ -19,12 +19,15 @@ from plugins.flare.archive import (
     archive_stem,
     create_archive,
 )
+from plugins.flare.upload import FlareUploadError, send_flare
 
 __all__ = [
     "ARCHIVE_MODE",
     "ERRORS_FILE",
     "FLARE_DIR_MODE",
     "LOCAL_MARKER",
+    "FlareUploadError",
     "archive_stem",
     "create_archive",
+    "send_flare",
 ]
