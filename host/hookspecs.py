@@ -15,7 +15,7 @@ Hooks may return a Deferred or a coroutine where noted; the host waits for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -155,3 +155,14 @@ def security_agent_event_sinks(agent: Agent) -> Iterable[EventSink]:
     no sink takes is counted as unrouted, never silently dropped.
     """
     return ()
+
+
+@hookspec
+def security_agent_process_event(agent: Agent, event: Mapping[str, Any]) -> None:
+    """React to a process starting or ending, as seen by the runtime security sources.
+
+    Called in the reactor thread for every ``exec``, ``fork`` and ``exit`` event, with the
+    event dict (SECL field paths: ``event["type"]``, ``event["process"]["pid"]``, …). Keep it
+    cheap: it runs for every process on the host. The ``ipc_api`` plugin uses it to keep the
+    workload list current between its ``/proc`` scans.
+    """

@@ -10,7 +10,7 @@ the ``auth_token`` file. Other plugins add endpoints through ``security_agent_ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,13 @@ def security_agent_stop(agent: Agent) -> Any:
     if server is not None:
         return server.stop()
     return None
+
+
+@hookimpl
+def security_agent_process_event(agent: Agent, event: Mapping[str, Any]) -> None:
+    server = server_of(agent)
+    if server is not None:
+        server.workloads.on_process_event(event)
 
 
 @hookimpl

@@ -8,6 +8,7 @@ instance, refreshes it every :data:`REFRESH_INTERVAL` seconds in the worker pool
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
@@ -45,6 +46,31 @@ class WorkloadRefresher:
         # The first refresh now, so the list is not empty for the first 30 seconds.
         self.agent.workers.defer(self.store.refresh).addErrback(
             lambda f: log.warn("Workload refresh failed: {error}", error=f.getErrorMessage())
+        )
+
+    def on_process_event(self, event: Mapping[str, Any]) -> None:
+        """Follow runtime security's process events between two /proc scans."""
+        if self.store is None:
+            return
+        process = event.get("process") or {}
+        pid = process.get("pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return
+        if event.get("type") == "exit":
+            self.store.remove_process(pid)
+            return
+        argv0 = process.get("argv0")
+        argv = [argv0, *process.get("argv", [])] if argv0 else list(process.get("argv", []))
+        self.store.set_process(
+            pid,
+            ppid=int(process.get("ppid") or 0),
+            comm=str(process.get("comm") or ""),
+            exe=str((process.get("file") or {}).get("path") or ""),
+            cmdline=[str(a) for a in argv],
+            uid=int(process.get("uid") or 0),
+            gid=int(process.get("gid") or 0),
+            container_id=str((process.get("container") or {}).get("id") or ""),
+            cgroup=str(process.get("cgroup") or ""),
         )
 
     def dump(self, verbose: bool) -> Any:

@@ -350,3 +350,18 @@ def test_hook_api_routes(tmp_path):
     )
     assert response.encoded() == (b'{"hello": "bob", "v": "2"}', "application/json")
     assert ApiRequest("POST", "/x", body=b"value=debug&x=").form() == {"value": "debug", "x": ""}
+
+
+def test_hook_process_event(tmp_path):
+    seen = []
+    ep = entry_point(
+        "watcher",
+        plugin_module(
+            "watcher", security_agent_process_event=lambda agent, event: seen.append(event["type"])
+        ),
+    )
+    agent = make_agent(FakeReactor(), [ep], tmp_path=tmp_path)
+    agent.call_each(
+        "security_agent_process_event", agent=agent, event={"type": "exec", "process": {"pid": 42}}
+    )
+    assert seen == ["exec"]
