@@ -306,7 +306,9 @@ class AgentService(service.Service):
                     "Some components were unhealthy: {components}",
                     components=list(status.unhealthy),
                 )
-        for rt in reversed(self._attempted):
+        # Reverse start order unless a plugin asks otherwise (sorted() is stable, so plugins
+        # with equal keys stop in reverse start order too).
+        for rt in sorted(reversed(self._attempted), key=lambda rt: rt.spec.stop_key):
             await self._stop_plugin(rt)
         if self._health_watch is not None and self._health_watch.active():
             self._health_watch.cancel()

@@ -47,7 +47,11 @@ class PluginSpec:
     """Seconds between two runs, or ``None`` to run once at start."""
 
     start_order: int = 100
-    """Lower starts first and stops last; the runtime security plugin starts before the others."""
+    """Lower starts first; the runtime security plugin starts before the others."""
+
+    stop_order: int | None = None
+    """Lower stops first; by default plugins stop in reverse start order. The runtime security
+    plugin starts early and also stops first (as the Go agent does), so it sets both."""
 
     run_deadline: float | None = None
     """A run lasting longer marks the plugin unhealthy; defaults to ``interval`` when periodic."""
@@ -76,6 +80,11 @@ class PluginSpec:
             raise ValueError(f"stop_timeout must be positive, got {self.stop_timeout!r}")
         if self.health not in ("liveness", "readiness"):
             raise ValueError(f"health must be 'liveness' or 'readiness', got {self.health!r}")
+
+    @property
+    def stop_key(self) -> int:
+        """Sort key of the stop sequence."""
+        return self.stop_order if self.stop_order is not None else -self.start_order
 
     @property
     def effective_deadline(self) -> float | None:

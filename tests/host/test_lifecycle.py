@@ -383,3 +383,26 @@ def test_fatal_start_error_stops_the_agent_with_exit_code_one(reactor, tmp_path)
     assert "Error while starting api server, exiting: port 5010 in use" in text
     assert "Security Agent is now running." not in text
     assert not any(e.get("log_failure") for e in events)  # one line, no traceback
+
+
+def test_a_plugin_can_start_early_and_stop_first(reactor, tmp_path):
+    calls = []
+    agent = make_agent(
+        reactor,
+        [
+            component("sinks", -1000, calls),
+            component("runtime_security", -100, calls, stop_order=-10_000),
+            component("compliance", 50, calls),
+        ],
+        tmp_path=tmp_path,
+    )
+    svc = start(agent)
+    svc.stopService()
+    assert calls == [
+        ("run", "sinks"),
+        ("run", "runtime_security"),
+        ("run", "compliance"),
+        ("stop", "runtime_security"),
+        ("stop", "compliance"),
+        ("stop", "sinks"),
+    ]
