@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_ipc_api",
     "bench_checks",
     "bench_secl",
+    "bench_runtime",
 ]
 
 

@@ -1,0 +1,98 @@
+"""Helpers for the runtime security plugin tests: a fake reactor that kernel source threads
+can hand calls to safely, a capturing event sink, and an agent running the plugin."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+
+from support import entry_point, make_agent, plugin_module
+from twisted.internet.testing import MemoryReactorClock
+
+import plugins.runtime_security
+from host.lifecycle import AgentService
+
+
+class ThreadedFakeReactor(MemoryReactorClock):
+    """A fake clock reactor whose ``callFromThread`` is a thread-safe queue, drained by
+    ``pump`` in the test thread (MemoryReactorClock itself is not thread-safe)."""
+
+    def __init__(self):
+        super().__init__()
+        self.from_threads: queue.Queue = queue.Queue()
+
+    def callFromThread(self, f, *args, **kwargs):
+        self.from_threads.put((f, args, kwargs))
+
+    def drain(self) -> int:
+        n = 0
+        while True:
+            try:
+                f, args, kwargs = self.from_threads.get_nowait()
+            except queue.Empty:
+                return n
+            f(*args, **kwargs)
+            n += 1
+
+    def pump(self, until: Callable[[], object] | None = None, timeout: float = 5.0, step=0.02):
+        """Run queued calls and advance the clock with real time until ``until()`` is true
+        (or, without ``until``, for ``timeout`` seconds); returns ``until()``'s value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain()
+            self.advance(0)
+            if until is not None:
+                value = until()
+                if value:
+                    return value
+            if time.monotonic() >= deadline:
+                if until is None:
+                    return None
+                raise AssertionError("condition not reached in time")
+            time.sleep(step)
+            self.advance(step)
+
+
+class CaptureSink:
+    name = "capture"
+    tracks = frozenset({"runtime"})
+
+    def __init__(self):
+        self.events: list[dict] = []
+
+    def send(self, event):
+        self.events.append(dict(event.payload))
+
+    def stats(self):
+        return {"captured": len(self.events)}
+
+    def by_rule(self, rule_id: str) -> list[dict]:
+        return [e for e in self.events if e["agent"]["rule_id"] == rule_id]
+
+
+def capture_plugin(sink: CaptureSink):
+    return entry_point(
+        "capture", plugin_module("capture", security_agent_event_sinks=lambda agent: [sink])
+    )
+
+
+def runtime_agent(reactor, tmp_path, config_text: str, sink: CaptureSink, env=None):
+    base = "security_agent:\n  disabled_exit_delay: 1s\n"
+    return make_agent(
+        reactor,
+        [entry_point("runtime_security", plugins.runtime_security), capture_plugin(sink)],
+        base + config_text,
+        tmp_path=tmp_path,
+        env=env,
+    )
+
+
+def start(agent) -> AgentService:
+    svc = AgentService(agent, install_signal_handlers=False)
+    svc.startService()
+    return svc
+
+
+def service_of(agent):
+    return plugins.runtime_security._service(agent)
