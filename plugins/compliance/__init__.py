@@ -13,11 +13,13 @@ from typing import Any
 
 from host import CliCommand, FlareBuilder, PluginSpec, StatusSection, hookimpl
 from plugins.compliance import cli
+from plugins.compliance.kube_apiserver import DEFAULT_SERVICE_ACCOUNT_DIR
 from plugins.compliance.service import (
     DEFAULT_INTERVAL,
     ComplianceService,
     benchmark_dirs,
     check_interval_of,
+    docker_host_of,
     host_env_from_config,
 )
 
@@ -58,27 +60,50 @@ def security_agent_config_schema(schema: Any) -> None:
     schema.declare("compliance_config.host_root", "/", path=True)
     schema.declare("compliance_config.xccdf.enabled", True)
     schema.declare("compliance_config.host_benchmarks.enabled", True)
+    # Empty: the Docker socket of the evaluated host (host_root + /var/run/docker.sock).
+    schema.declare("compliance_config.docker_host", "", env=("DOCKER_HOST",))
+    # In-cluster access for the kubeApiserver input; Kubernetes sets the first two in pods.
+    schema.declare(
+        "compliance_config.kubernetes.service_host", "", env=("KUBERNETES_SERVICE_HOST",)
+    )
+    schema.declare(
+        "compliance_config.kubernetes.service_port", "443", env=("KUBERNETES_SERVICE_PORT",)
+    )
+    schema.declare(
+        "compliance_config.kubernetes.service_account_dir",
+        DEFAULT_SERVICE_ACCOUNT_DIR,
+        path=True,
+    )
 
 
 @hookimpl
 def security_agent_plugin_spec(agent: Any) -> PluginSpec:
+    enabled = agent.config.get_bool("compliance_config.enabled")
     try:
         interval = check_interval_of(agent)
+        if enabled:  # DOCKER_HOST set for other tools must not stop an agent without compliance
+            docker_host_of(agent)
     except Exception as exc:
         raise ValueError(str(exc)) from None
+    # The host runs one pass per interval on the reactor (blocking=False): a pass mostly
+    # waits (jitter, 2 s between rules) and sends each rule's evaluation to the worker pool
+    # itself, so it would only tie up a worker thread for minutes. stop_timeout is the
+    # reference's "Stop() waits at most 10 s".
     return PluginSpec(
-        enabled=agent.config.get_bool("compliance_config.enabled"),
+        enabled=enabled,
         interval=interval,
+        blocking=False,
         security_component=True,
         stop_timeout=10.0,
     )
 
 
 @hookimpl
-def security_agent_run(agent: Any) -> None:
+def security_agent_run(agent: Any) -> Any:
+    """One pass over the Rego benchmarks, handed to the host (it fires when the pass ends)."""
     service = service_for(agent)
     service.start_xccdf()
-    service.start_run()
+    return service.run()
 
 
 @hookimpl

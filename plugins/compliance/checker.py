@@ -104,7 +104,15 @@ class Checker:
 
     def events(self, bench: Benchmark, rule: Rule) -> list[dict[str, Any]]:
         expire_at = rfc3339(self.clock() + 2 * self.interval)
-        return [self.event(bench, rule, f, expire_at) for f in self.findings(bench, rule)]
+        events = []
+        for finding in self.findings(bench, rule):
+            event = self.event(bench, rule, finding, expire_at)
+            if "docker" in rule.scope:
+                # A finding about a container the docker input listed carries that
+                # container's id and image, as Datadog fills them from its workload metadata.
+                event["container"] = self.resolver.container_of(finding.resource_id)
+            events.append(event)
+        return events
 
     def event(
         self, bench: Benchmark, rule: Rule, finding: Finding, expire_at: str

@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from host import CliCommand
+from host.config import ConfigError
 
 if TYPE_CHECKING:
     from host.cli_context import CliContext
@@ -47,7 +48,11 @@ def _load(ctx: CliContext, args: argparse.Namespace) -> Any:
     from plugins.compliance.checker import default_rule_filter
     from plugins.compliance.service import host_env_from_config
 
-    env = host_env_from_config(ctx.agent())
+    try:
+        env = host_env_from_config(ctx.agent())
+    except ConfigError as exc:  # e.g. DOCKER_HOST=tcp://...: one line, not a traceback
+        ctx.error(str(exc))
+        return None, None
     dirs, pattern = _sources(ctx, args)
     result = load_benchmarks(dirs, pattern, default_rule_filter(env))
     shown = os.path.join(dirs[0], pattern) if len(dirs) == 1 else f"{pattern} in {', '.join(dirs)}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from plugins.compliance.kube_apiserver import KubeTarget
+
 
 def parse_os_release(text: str) -> dict[str, str]:
     """``KEY=value`` lines of ``os-release(5)``, quotes removed, keys lower-cased."""
@@ -33,7 +35,12 @@ class HostEnv:
     host_root: str = "/"
     proc_root: str = "/proc"
     docker_socket: str = "/var/run/docker.sock"
+    docker_host: str = ""
+    """``unix:///path`` (``compliance_config.docker_host``, ``DOCKER_HOST``): the Docker API
+    socket as this process sees it, instead of ``docker_socket`` under ``host_root``."""
     kubernetes: bool = False
+    kube_target: KubeTarget = field(default_factory=KubeTarget)
+    """The API server and the pod's credentials for the ``kubeApiserver`` input."""
     os_release: dict[str, str] = field(default_factory=dict)
     xccdf_enabled: bool = False
     ssg_content_dir: str = "/usr/share/xml/scap/ssg/content"
@@ -51,6 +58,16 @@ class HostEnv:
         root = self.host_root.rstrip("/")
         return path[len(root) :] or "/" if path.startswith(root + "/") or path == root else path
 
+    def docker_socket_path(self) -> str:
+        """Where this process connects to reach the evaluated host's Docker daemon."""
+        if self.docker_host:
+            return self.docker_host.removeprefix("unix://")
+        return self.path(self.docker_socket)
+
+    def docker_socket_name(self) -> str:
+        """The socket as messages name it: the configured one, or the host's path."""
+        return self.docker_host.removeprefix("unix://") or self.docker_socket
+
     def load_os_release(self) -> None:
         for candidate in ("/etc/os-release", "/usr/lib/os-release"):
             try:
@@ -61,6 +78,12 @@ class HostEnv:
                 continue
 
 
-def detect_kubernetes(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return bool(env.get("KUBERNETES_SERVICE_HOST"))
+def docker_host_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable ``docker_host``, or ``None`` when it is (or is empty)."""
+    if not value:
+        return None
+    if not value.startswith("unix://"):
+        return f"only unix:// sockets are supported, got {value!r}"
+    if not value.removeprefix("unix://").startswith("/"):
+        return f"the socket path must be absolute, got {value!r}"
+    return None

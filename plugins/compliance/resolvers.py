@@ -25,6 +25,7 @@ import yaml
 from plugins.compliance import audit_rules, packages
 from plugins.compliance.benchmark import Rule, RuleInput
 from plugins.compliance.environment import HostEnv
+from plugins.compliance.kube_apiserver import KubeClient, KubeError, KubeUnavailable, parse_query
 
 
 class IncompatibleEnvironment(Exception):
@@ -117,6 +118,9 @@ class Resolver:
         self._processes: list[ProcessInfo] | None = None
         self._packages: dict[str, packages.Package] | None = None
         self._audit: list[audit_rules.AuditWatch] | None = None
+        self.containers: dict[str, dict[str, str]] = {}
+        self._kube: KubeClient | None = None
+        """Containers the docker input listed this run, by id: their CheckEvent metadata."""
         self.kinds: dict[str, Callable[[RuleInput], Any]] = {
             "file": self.file,
             "process": self.process,
@@ -340,10 +344,10 @@ class Resolver:
         return dict(spec.spec)
 
     def docker(self, spec: RuleInput) -> Any:
-        socket_path = self.env.path(self.env.docker_socket)
+        socket_path = self.env.docker_socket_path()
         if not os.path.exists(socket_path):
             raise IncompatibleEnvironment(
-                "no Docker daemon: " + self.env.docker_socket + " does not exist"
+                "no Docker daemon: " + self.env.docker_socket_name() + " does not exist"
             )
         kind = str(spec.spec.get("kind") or "")
         listing = {
@@ -363,15 +367,64 @@ class Resolver:
             inspect = item
             if kind == "container":
                 inspect = _docker_get(socket_path, f"/containers/{ident}/json")
+                self.containers[ident] = container_meta(item, inspect)
             elif kind == "image":
                 inspect = _docker_get(socket_path, f"/images/{ident}/json")
             items.append({"id": ident, "name": item.get("Name", ""), "inspect": inspect})
         return items
 
+    def container_of(self, resource_id: str) -> dict[str, str] | None:
+        """The CheckEvent ``container`` of a finding about a container this run resolved
+        (by full id, or by an id prefix of at least 12 characters as ``docker ps`` shows)."""
+        if resource_id in self.containers:
+            return dict(self.containers[resource_id])
+        if len(resource_id) >= 12:
+            for ident, meta in self.containers.items():
+                if ident.startswith(resource_id):
+                    return dict(meta)
+        return None
+
     def kube_apiserver(self, spec: RuleInput) -> Any:
         if not self.env.kubernetes:
             raise IncompatibleEnvironment("not running on Kubernetes")
-        raise ResolveError("kubeApiserver input is not supported by this agent yet")
+        try:
+            if self._kube is None:
+                self._kube = KubeClient(self.env.kube_target)
+            return self._kube.resolve(parse_query(spec.spec))
+        except KubeUnavailable as exc:
+            raise IncompatibleEnvironment(str(exc)) from None
+        except KubeError as exc:
+            raise ResolveError(str(exc)) from None
+
+
+def split_image_reference(ref: str) -> tuple[str, str]:
+    """``(name, tag)`` of an image reference: ``registry:5000/app:v1`` gives
+    ``("registry:5000/app", "v1")``, ``nginx`` gives ``("nginx", "latest")``, a reference by
+    digest (``app@sha256:...``) has no tag, and an image id (``sha256:...``) has no name."""
+    if not ref or ref.startswith("sha256:"):
+        return "", ""
+    name, at, _digest = ref.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, "" if at else "latest"
+
+
+def container_meta(listed: Mapping[str, Any], inspect: Any) -> dict[str, str]:
+    """The CheckEvent ``container`` object of one container: from its inspect document
+    (``Image`` is the image id, ``Config.Image`` the reference it was started from), falling
+    back on the listing's ``ImageID``/``Image``."""
+    inspect = inspect if isinstance(inspect, Mapping) else {}
+    config = inspect.get("Config") if isinstance(inspect.get("Config"), Mapping) else {}
+    ref = str(config.get("Image") or listed.get("Image") or "")
+    name, tag = split_image_reference(ref)
+    return {
+        "container_id": str(inspect.get("Id") or listed.get("Id") or ""),
+        "image_id": str(inspect.get("Image") or listed.get("ImageID") or ""),
+        "image_name": name,
+        "image_tag": tag,
+    }
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

@@ -1,9 +1,19 @@
 """The compliance runner: benchmarks per framework, with jitter and throttling on the reactor.
 
-Rego benchmarks run every ``check_interval`` (the host calls :meth:`ComplianceService.run`),
-XCCDF benchmarks every 3 hours (a job of their own). Before a framework, a deterministic jitter;
-between two rules, 2 seconds. Rule evaluation runs in the host's worker pool; timers use
-``agent.reactor`` so tests drive them with ``task.Clock``.
+Rego benchmarks run every ``check_interval``: the host's scheduler owns that period (the
+plugin's ``PluginSpec.interval``) and calls :meth:`ComplianceService.run` for one pass over the
+frameworks; it never overlaps two passes and counts a skipped turn. XCCDF benchmarks run every
+3 hours as a scheduler job of their own. Inside a pass, before each framework, the reference's
+deterministic per-framework jitter (FNV-64a over run count, hostname and framework; see
+:mod:`plugins.compliance.jitter`) and, between two rules, 2 seconds; :meth:`stop` cuts both
+waits short, which is why the host asks the plugin to stop before it waits for the pass.
+
+The host adds its own per-run jitter (at most a tenth of the interval, per job name) on top:
+it spreads passes across a fleet but is keyed on the job, not the framework, and has no
+first-run cap, so it cannot replace the reference's per-framework delay, which stays here.
+
+Rule evaluation runs in the host's worker pool; timers use ``agent.reactor`` so tests drive
+them with ``task.Clock``.
 """
 
 from __future__ import annotations
@@ -14,12 +24,12 @@ from typing import Any
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from plugins.compliance.benchmark import Benchmark, LoadResult, Rule, load_benchmarks
 from plugins.compliance.checker import Checker, default_rule_filter
-from plugins.compliance.environment import HostEnv, detect_kubernetes
+from plugins.compliance.environment import HostEnv, docker_host_problem
 from plugins.compliance.jitter import benchmark_jitter
+from plugins.compliance.kube_apiserver import KubeTarget
 from plugins.compliance.status import ComplianceStatus
 from plugins.compliance.xccdf_eval import oscap_path
 
@@ -36,10 +46,19 @@ def builtin_benchmarks_dir() -> str:
 
 def host_env_from_config(agent: Any) -> HostEnv:
     cfg = agent.config
+    # KUBERNETES_SERVICE_HOST (set by Kubernetes in every pod) is read through the config
+    # so that tests and unusual set-ups can name the API server and credentials themselves.
+    kube = KubeTarget(
+        host=cfg.get_str("compliance_config.kubernetes.service_host") or "",
+        port=cfg.get_str("compliance_config.kubernetes.service_port") or "443",
+        service_account_dir=cfg.get_str("compliance_config.kubernetes.service_account_dir"),
+    )
     env = HostEnv(
         hostname=agent.hostname,
         host_root=cfg.get_str("compliance_config.host_root") or "/",
-        kubernetes=detect_kubernetes(),
+        kubernetes=bool(kube.host),
+        kube_target=kube,
+        docker_host=docker_host_of(agent),
     )
     env.proc_root = env.path("/proc")
     want_xccdf = cfg.get_bool("compliance_config.xccdf.enabled") or cfg.get_bool(
@@ -48,6 +67,15 @@ def host_env_from_config(agent: Any) -> HostEnv:
     env.xccdf_enabled = bool(want_xccdf and oscap_path())
     env.load_os_release()
     return env
+
+
+def docker_host_of(agent: Any) -> str:
+    """``compliance_config.docker_host`` (or ``DOCKER_HOST``), checked: ``unix:///path``."""
+    value = agent.config.get_str("compliance_config.docker_host") or ""
+    problem = docker_host_problem(value)
+    if problem is not None:
+        raise agent.config.value_error("compliance_config.docker_host", problem)
+    return value
 
 
 def benchmark_dirs(agent: Any) -> list[str]:
@@ -94,9 +122,6 @@ class ComplianceService:
         self._sleeps: set[defer.Deferred[Any]] = set()
         self.xccdf_job: Any = None
         self.loaded = False
-        self.current: defer.Deferred[None] | None = None
-        self.skipped_runs = 0
-        self.failed_runs = 0
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -118,6 +143,8 @@ class ComplianceService:
     # --- running ---------------------------------------------------------------------------
 
     async def _sleep(self, seconds: float) -> None:
+        if self.stopping:
+            raise defer.CancelledError()  # stop() came while a rule was being evaluated
         if seconds <= 0:
             return
         d: defer.Deferred[Any] = task.deferLater(self.agent.reactor, seconds, lambda: None)
@@ -128,31 +155,12 @@ class ComplianceService:
             self._sleeps.discard(d)
 
     def run(self) -> defer.Deferred[None]:
-        """One run of every Rego benchmark (the host calls it every ``check_interval``)."""
-        return defer.ensureDeferred(self._run(xccdf=False))
+        """One pass over every Rego benchmark; the host calls it every ``check_interval``.
 
-    def start_run(self) -> None:
-        """Start a run in the background, unless the previous one is still going.
-
-        The run is not handed to the host: a run spends most of its time waiting (jitter,
-        throttling), and the host waits for a plugin's run to end before calling its stop, so
-        a run it held would delay the agent's stop by the whole wait.
+        After :meth:`stop` the pass ends at its next wait (jitter or throttling) or after the
+        rule being evaluated in a worker, without error.
         """
-        if self.current is not None:
-            self.skipped_runs += 1
-            log.warn("compliance: previous run still going; skipping this turn")
-            return
-        d = self.run()
-        self.current = d
-
-        def done(result: Any) -> None:
-            self.current = None
-            cancelled = isinstance(result, Failure) and result.check(defer.CancelledError)  # type: ignore[no-untyped-call]
-            if isinstance(result, Failure) and not cancelled:
-                self.failed_runs += 1
-                log.failure("compliance: run failed", result)
-
-        d.addBoth(done)
+        return defer.ensureDeferred(self._run(xccdf=False))
 
     def run_xccdf(self) -> defer.Deferred[None]:
         return defer.ensureDeferred(self._run(xccdf=True))
@@ -205,12 +213,11 @@ class ComplianceService:
             self.xccdf_job.start()
 
     def stop(self) -> defer.Deferred[Any]:
-        """Cancel pending waits; a rule being evaluated in a worker finishes on its own."""
+        """Cancel pending waits so the pass in progress ends; a rule being evaluated in a
+        worker finishes on its own (the host waits for it up to the stop timeout)."""
         self.stopping = True
         for d in list(self._sleeps):
             d.cancel()
-        if self.current is not None:
-            self.current.cancel()
         self.xccdf_checker.scans.kill_all()  # an OpenSCAP scan can take minutes
         if self.xccdf_job is not None:
             job, self.xccdf_job = self.xccdf_job, None

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socketserver
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -157,4 +160,117 @@ def test_compliance_daemon_sends_findings_and_stops(tmp_path, site, env, config,
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(timeout=20) == 0
     assert time.monotonic() - started < 10
+    daemon.wait_for("Plugin compliance stopped", timeout=1)
     daemon.wait_for("See ya!", timeout=1)
+
+
+DOCKER_BENCH = """\
+name: E2E Docker
+framework: e2e-docker
+version: 1.0.0
+rules:
+  - id: e2e-privileged
+    scope: [docker]
+    input:
+      - docker: {kind: container}
+        type: array
+"""
+PRIVILEGED_REGO = """\
+package datadog
+
+import data.datadog as dd
+
+findings contains f if {
+\tc := input.docker[_]
+\tnot c.inspect.HostConfig.Privileged
+\tf := dd.passed_finding("docker_container", c.id, {})
+}
+
+findings contains f if {
+\tc := input.docker[_]
+\tc.inspect.HostConfig.Privileged
+\tf := dd.failing_finding("docker_container", c.id, {})
+}
+"""
+CONTAINER_ID = "c0ffee" + "0" * 58
+IMAGE_ID = "sha256:" + "e" * 64
+
+
+class _DockerAPI(BaseHTTPRequestHandler):
+    def do_GET(self):
+        listed = {"Id": CONTAINER_ID, "Image": "nginx:1.25", "ImageID": IMAGE_ID}
+        inspect = {
+            "Id": CONTAINER_ID,
+            "Name": "/web",
+            "Image": IMAGE_ID,
+            "Config": {"Image": "nginx:1.25"},
+            "HostConfig": {"Privileged": True},
+        }
+        routes = {"/containers/json": [listed], f"/containers/{CONTAINER_ID}/json": inspect}
+        body = json.dumps(routes.get(self.path, {"message": "not found"})).encode()
+        self.send_response(200 if self.path in routes else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("local", 0)
+
+
+def test_compliance_check_fills_container_from_docker(tmp_path, site, env, config):
+    """DOCKER_HOST points the docker input at a (fake) daemon; the finding of the
+    docker-scoped rule names the container and its image."""
+    add_compliance_distribution(site, env)
+    bench = write_config(tmp_path, config, "  builtin_benchmarks: false\n")
+    (bench / "docker.yaml").write_text(DOCKER_BENCH)
+    (bench / "e2e-privileged.rego").write_text(PRIVILEGED_REGO)
+    sock = tmp_path / "d.sock"
+    server = _UnixHTTPServer(str(sock), _DockerAPI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        reports = tmp_path / "reports.json"
+        cmd = [
+            tool("security-agent"),
+            "compliance",
+            "check",
+            "e2e-privileged",
+            "--dump-reports",
+            str(reports),
+            "-c",
+            str(config),
+        ]
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            env={**env, "DOCKER_HOST": f"unix://{sock}"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert proc.returncode == 0, proc.stderr
+    [event] = json.loads(reports.read_text())["e2e-privileged"]
+    assert (event["result"], event["resource_id"], event["container"]) == (
+        "failed",
+        CONTAINER_ID,
+        {
+            "container_id": CONTAINER_ID,
+            "image_id": IMAGE_ID,
+            "image_name": "nginx",
+            "image_tag": "1.25",
+        },
+    )

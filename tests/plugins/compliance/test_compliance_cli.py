@@ -182,3 +182,14 @@ def test_compliance_cli_check_applies_filters_on_host_root_os_release(
         "error": "bad filter: rule cli-broken, line 1, column 1: expected an int, duration or "
         "time operand for '>=', got string field 'os.version_id'"
     }
+
+
+def test_compliance_cli_bad_docker_host_is_one_line(tmp_path, monkeypatch, capsys):
+    cfg, _d = setup(tmp_path, monkeypatch)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert cli.main(["compliance", "list", "-c", cfg]) == 1
+    _out, err = capsys.readouterr()
+    assert err.splitlines()[-1] == (
+        "DOCKER_HOST (environment): compliance_config.docker_host: "
+        "only unix:// sockets are supported, got 'tcp://127.0.0.1:2375'"
+    )

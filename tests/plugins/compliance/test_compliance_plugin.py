@@ -289,3 +289,102 @@ def test_compliance_status_follows_benchmark_changes_and_flare(tmp_path):
     bench.unlink()
     service.load()
     assert service.status.as_dict()["frameworks"] == {}
+
+
+def test_compliance_pass_is_the_hosts_run(tmp_path):
+    """The host's job holds the whole pass: a turn coming during it is skipped and counted
+    by the host, and the run counts once the last rule is reported."""
+    agent, reactor, sink = setup(tmp_path, interval="2s")
+    service = AgentService(agent, install_signal_handlers=False)
+    service.startService()
+    job = agent.scheduler.jobs["compliance"]
+    assert (job.interval, job.blocking) == (2.0, False)
+    reactor.advance(job.next_run - reactor.seconds())
+    assert job.running is True
+    jitter = benchmark_jitter(0, agent.hostname, "test-fw", 2.0)
+    reactor.advance(jitter)
+    assert [e.payload["agent_rule_id"] for e in sink.events] == ["test-pass"]
+    # the pass needs 2 x 2 s more; the host's next turn (2 s after the first) finds it going
+    reactor.advance(EVAL_THROTTLING)
+    assert job.running is True
+    reactor.advance(EVAL_THROTTLING)
+    assert job.running is False
+    assert (job.stats.runs, job.stats.errors) == (1, 0)
+    assert job.stats.skipped >= 1
+    assert [e.payload["agent_rule_id"] for e in sink.events] == ["test-pass", "test-fail"]
+    service.stopService()
+
+
+def test_compliance_stop_ends_the_pass_without_waiting(tmp_path):
+    """The host asks the plugin to stop before waiting for the pass: the pass ends at once
+    (its throttling wait is cancelled), so the agent stops without the 10 s stop timeout."""
+    agent, reactor, sink = setup(tmp_path)
+    service = AgentService(agent, install_signal_handlers=False)
+    service.startService()
+    job = agent.scheduler.jobs["compliance"]
+    reactor.advance(job.next_run - reactor.seconds())
+    reactor.advance(benchmark_jitter(0, agent.hostname, "test-fw", 60.0))
+    assert job.running is True  # waiting 2 s before test-fail
+    results = []
+    service.stopService().addBoth(results.append)
+    reactor.advance(0)
+    assert results == [None]
+    assert job.running is False
+    assert (job.stats.runs, job.stats.errors) == (1, 0)
+    assert [e.payload["agent_rule_id"] for e in sink.events] == ["test-pass"]
+
+
+def test_compliance_stop_during_jitter_ends_the_pass(tmp_path):
+    agent, reactor, sink = setup(tmp_path)
+    service = AgentService(agent, install_signal_handlers=False)
+    service.startService()
+    job = agent.scheduler.jobs["compliance"]
+    reactor.advance(job.next_run - reactor.seconds())
+    assert job.running is True  # in the framework's jitter
+    results = []
+    service.stopService().addBoth(results.append)
+    reactor.advance(0)
+    assert results == [None]
+    reactor.advance(3600)
+    assert sink.events == []
+    assert [c for c in reactor.getDelayedCalls() if c.active()] == []
+
+
+class HeldWorkers:
+    """Workers whose rule evaluations wait until the test lets them finish."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.held = []
+
+    def defer(self, f, *args):
+        from twisted.internet import defer
+
+        if getattr(f, "__name__", "") != "events":
+            return self.inner.defer(f, *args)
+        d = defer.Deferred()
+        self.held.append((d, f, args))
+        return d
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_compliance_stop_during_a_rule_evaluation_ends_after_it(tmp_path):
+    agent, reactor, _sink = setup(tmp_path)
+    service = plugins.compliance.service_for(agent)
+    workers = HeldWorkers(agent.workers)
+    agent.workers = workers
+    done = []
+    service.run().addBoth(done.append)
+    reactor.advance(benchmark_jitter(0, agent.hostname, "test-fw", 60.0))
+    assert len(workers.held) == 1  # test-pass is being evaluated
+    service.stop()
+    d, f, args = workers.held.pop()
+    d.callback(f(*args))
+    # the finished rule is still reported; no throttling wait, no further rule
+    assert done == [None]
+    rules = service.status.as_dict()["frameworks"]["test-fw"]["rules"]
+    assert rules == {"test-pass": "passed", "test-fail": None, "test-docker": None}
+    assert workers.held == []
+    assert [c for c in reactor.getDelayedCalls() if c.active()] == []
