@@ -48,7 +48,7 @@ print(count / (time.monotonic() - start), flush=True)
 """
 
 
-def _load(seconds: float) -> float:
+def exec_load(seconds: float) -> float:
     """Run the exec load for ``seconds``; returns the exec/s achieved."""
     workers = [
         subprocess.Popen(
@@ -74,7 +74,7 @@ def _measure(sources: list[Source], seconds: float) -> dict[str, Any]:
         inactive = [f"{s.name}: {s.stats().reason}" for s in sources if not s.stats().active]
         time.sleep(0.5)  # start-up (process cache seeding) is not the steady state we measure
         cpu0, wall0 = time.process_time(), time.monotonic()
-        exec_rate = _load(seconds)
+        exec_rate = exec_load(seconds)
         time.sleep(0.2)  # let the readers drain the tail of the load
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     finally:

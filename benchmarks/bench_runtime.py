@@ -12,14 +12,26 @@ them touch something a rule looks for. The brute-force baseline runs on a slice 
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+from bench_rs_sources import RATE, exec_load
 
 from plugins.runtime_security.actions import ActionRunner
 from plugins.runtime_security.engine import RuleEngine
 from plugins.runtime_security.policy_loader import load_policies, policy_files
 
+REPO = Path(__file__).resolve().parents[1]
 N_EVENTS = 1_000_000
 BASELINE_EVENTS = 100_000
 POOL = 20_000
@@ -147,7 +159,7 @@ def run() -> list[dict[str, Any]]:
 
     indexed_rate = _rate(N_EVENTS, indexed)
     brute_rate = _rate(BASELINE_EVENTS, brute)
-    return [
+    rows = [
         {
             "name": "runtime_default_policy_events_per_second",
             "unit": "events/s",
@@ -168,10 +180,152 @@ def run() -> list[dict[str, Any]]:
             "security_events": sent[0],
         },
     ]
+    return rows + run_daemon()
+
+
+# -- the plugin in the real daemon ------------------------------------------------------------
+
+READY = "runtime security self-test succeeded"
+RUNNING = "Security Agent is now running."
+
+
+def _tool() -> list[str]:
+    beside = Path(sys.executable).parent / "security-agent"
+    found = str(beside) if beside.exists() else shutil.which("security-agent")
+    if found is None:
+        raise RuntimeError("security-agent is not installed next to this python nor on PATH")
+    return [found]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of every thread of ``pid`` (fields 14 and 15 of /proc/pid/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited ({proc.returncode}) before logging {text!r}")
+        time.sleep(0.1)
+    raise RuntimeError(f"the daemon did not log {text!r} within {timeout:g}s")
+
+
+def _daemon_run(root: Path, sources: bool, seconds: float) -> dict[str, Any]:
+    """Start the daemon, load it with execs, return its CPU and runtime status."""
+    root.mkdir()
+    policies = root / "policies"  # empty: the shipped default policy only
+    policies.mkdir()
+    cfg = root / "security-agent.yaml"
+    cfg.write_text(
+        "run_path: run\n"
+        "security_agent:\n"
+        f"  cmd_port: {_free_port()}\n"
+        "  expvar_port: 0\n"
+        "  log_file: run/log/security-agent.log\n"
+        "runtime_security_config:\n"
+        "  enabled: true\n"
+        f"  policies:\n    dir: {policies}\n"
+    )
+    if not sources:  # the daemon exits when no security component runs: keep the plugin
+        text = cfg.read_text()
+        cfg.write_text(
+            text + "  self_test:\n    enabled: false\n"
+            "  sources:\n    process: false\n    file: false\n    audit: false\n"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
+    env["PYTHONPATH"] = str(REPO)
+    env["HOME"] = str(root)
+    log = root / "run" / "log" / "security-agent.log"
+    proc = subprocess.Popen(
+        [*_tool(), "start", "-c", str(cfg)],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(log, READY if sources else RUNNING, proc, 60.0)
+        time.sleep(1.0)  # start-up (cache seeding, self-test) is not the steady state
+        cpu0, wall0 = _cpu_seconds(proc.pid), time.monotonic()
+        exec_rate = exec_load(seconds)
+        time.sleep(0.5)  # let the sources drain the tail of the load
+        cpu, wall = _cpu_seconds(proc.pid) - cpu0, time.monotonic() - wall0
+        out = subprocess.run(
+            [*_tool(), "-c", str(cfg), "status", "-j"],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        # The CLI prints a "Getting the status" line before the JSON document.
+        status: dict[str, Any] = json.loads(out[out.index("{") :])["sections"][
+            "runtimeSecurityStatus"
+        ]["data"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return {"cpu_percent": 100.0 * cpu / wall, "exec_per_s": exec_rate, "status": status}
+
+
+def run_daemon(seconds: float | None = None) -> list[dict[str, Any]]:
+    """The source-overhead rows: the runtime plugin in a real daemon under 1,000 exec/s."""
+    if seconds is None:
+        seconds = float(os.environ.get("RS_DAEMON_BENCH_SECONDS", "30"))
+    with tempfile.TemporaryDirectory(prefix="rs-daemon-bench-") as tmp:
+        baseline = _daemon_run(Path(tmp) / "off", False, seconds)
+        measured = _daemon_run(Path(tmp) / "on", True, seconds)
+    status = measured["status"]
+    sources = {s["name"]: s for s in status.get("sources", [])}
+    return [
+        {
+            "name": "runtime_security.daemon.cpu_at_1k_exec_per_s",
+            "unit": "% of one core",
+            "value": round(measured["cpu_percent"], 2),
+            "baseline": round(baseline["cpu_percent"], 2),
+            "baseline_name": "the same daemon, plugin loaded with no kernel source, same load",
+            "overhead": round(measured["cpu_percent"] - baseline["cpu_percent"], 2),
+            "exec_per_s": round(measured["exec_per_s"], 1),
+            "target_exec_per_s": RATE,
+            "seconds": seconds,
+            "events_received": status.get("eventReceived"),
+            "events_by_type": status.get("eventsByType"),
+            "security_events_sent": status.get("eventSent"),
+            "drops": status.get("drops"),
+            "process_resolved_late": status.get("processResolvedLate"),
+            "process_unresolved": status.get("processUnresolved"),
+            "drops_by_source": {name: s["drops"] for name, s in sources.items()},
+            "inactive_sources": [
+                f"{name}: {s.get('reason', '')}" for name, s in sources.items() if not s["active"]
+            ],
+            "rules": sum(
+                1
+                for p in status.get("policiesStatus", [])
+                for r in p["Status"]
+                if r["Status"] == "loaded"
+            ),
+            "target": "< 10 % of one core, 0 drops",
+            "ok": measured["cpu_percent"] < 10.0 and status.get("drops") == 0,
+        }
+    ]
 
 
 if __name__ == "__main__":
-    import json
-
     for result in run():
         print(json.dumps(result))

@@ -3,13 +3,20 @@
 Start (``start``): load the policies in a worker, start the sources (in-process, the default)
 or the event-monitoring listener (``event_monitoring_config.socket``), watch the policy
 directory, poll source drop counters, run the self-test. Every event reaches the engine in
-the reactor thread. ``reload`` builds a new policy set in a worker and swaps it in when built;
+the reactor thread: source threads queue events and wake the reactor once per batch
+(``MAX_PENDING`` bounds the queue; overflow is counted as ``engine-queue`` drops). A file or
+audit event of a process the cache could not resolve (forked and gone before the process
+source read the fork) is held back ``RESOLVE_RETRY`` seconds and evaluated with the process
+as the cache knows it then (``processResolvedLate`` / ``processUnresolved`` in status).
+Reloads keep the values of ``set`` variables still declared with the same type
+(:mod:`.variable_carry`). ``reload`` builds a new policy set in a worker and swaps it in when built;
 reloads never overlap (a request during a reload runs once it is over).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks
@@ -34,13 +41,25 @@ from plugins.runtime_security.sources import (
     ProcessCache,
     ProcessSource,
     Source,
+    is_unresolved,
 )
+from plugins.runtime_security.variable_carry import carry_variables
 
 PROCESS_LIFECYCLE = frozenset({"exec", "fork", "exit"})
 log = Logger(namespace="runtime_security")
 DROPS_RULE_ID = "runtime_security_dropped_events"
 RELOAD_DEBOUNCE = 0.5
 CONNECT_WAIT = 10.0  # seconds the self-test waits for the event-monitoring socket
+# Events the sources may have handed over and the reactor not yet evaluated. At 6,000
+# events/s this is over ten seconds of a stuck reactor; beyond it events are dropped and
+# counted (the "engine" drops, raised as a security event like a source's).
+MAX_PENDING = 65536
+QUEUE_SOURCE = "engine-queue"
+# A file or audit event of a process the cache knew nothing of (forked and gone before the
+# process source read the fork) is evaluated once more after this delay, by when the fork
+# and exit records have been read; at most MAX_RETRYING such events wait at a time.
+RESOLVE_RETRY = 0.1
+MAX_RETRYING = 4096
 
 
 def build_sources(settings: RuntimeSettings, cache: ProcessCache) -> list[Source]:
@@ -53,7 +72,9 @@ def build_sources(settings: RuntimeSettings, cache: ProcessCache) -> list[Source
         if settings.self_test:
             os.makedirs(settings.self_test_dir, mode=0o700, exist_ok=True)
             paths.append(settings.self_test_dir)
-        sources.append(FileSource(cache, paths, backend=settings.file_backend))
+        sources.append(
+            FileSource(cache, paths, backend=settings.file_backend, mask=settings.file_mask)
+        )
     if settings.audit_source:
         sources.append(AuditSource(cache))
     return sources
@@ -100,6 +121,17 @@ class RuntimeSecurityService:
         self._seen_drops: dict[str, int] = {}
         self.drop_events = 0
         self.started = False
+        # Events from the source threads wait here for the reactor; one callFromThread per
+        # batch rather than per event (each wakes the reactor through a pipe write, which
+        # was the largest single cost of the plugin under an exec storm).
+        self._pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+        self._drain_scheduled = False
+        self.queue_drops = 0
+        self._retrying: list[tuple[float, dict[str, Any]]] = []  # (due, event), due order
+        self._retry_call: Any = None
+        self.resolved_late = 0  # events whose process was found on the retry
+        self.unresolved = 0  # events evaluated without their process context
 
     # -- start / stop ---------------------------------------------------------------------------
 
@@ -153,6 +185,10 @@ class RuntimeSecurityService:
 
     def stop(self) -> Deferred[None]:
         self.started = False
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
+        self._retrying = []
         if self._debounce is not None and self._debounce.active():
             self._debounce.cancel()
         if self._watcher is not None:
@@ -171,11 +207,64 @@ class RuntimeSecurityService:
     # -- events ---------------------------------------------------------------------------------
 
     def on_source_event(self, event: dict[str, Any]) -> None:
-        """Called from a source's reader thread."""
-        self.reactor.callFromThread(self.on_event, event)
+        """Called from a source's reader thread: queue the event for the reactor thread."""
+        with self._pending_lock:
+            if len(self._pending) >= MAX_PENDING:
+                self.queue_drops += 1
+                return
+            self._pending.append(event)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        self.reactor.callFromThread(self._drain)
+
+    def _drain(self) -> None:
+        """In the reactor thread: evaluate every event queued since the last drain."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._drain_scheduled = False
+        for event in batch:
+            self.on_event(event)
 
     def on_event(self, event: dict[str, Any]) -> None:
         """Called in the reactor thread (sources via on_source_event, or the listener)."""
+        etype = event.get("type")
+        if (
+            self.listener is None  # in-process: the cache is ours and the sources feed it
+            and etype not in PROCESS_LIFECYCLE
+            and is_unresolved(event.get("process") or {})
+        ):
+            if len(self._retrying) < MAX_RETRYING:
+                # Out of order, but with its process: better than in order without it.
+                self._retrying.append((self.reactor.seconds() + RESOLVE_RETRY, event))
+                if self._retry_call is None:  # one timer for them all: short-lived
+                    self._retry_call = self.reactor.callLater(RESOLVE_RETRY, self._retry_due)
+                return
+            self.unresolved += 1
+        self._evaluate(event)
+
+    def _retry_due(self) -> None:
+        """Evaluate the held-back events that are due, with their process as known now."""
+        self._retry_call = None
+        now = self.reactor.seconds()
+        waiting = self._retrying
+        due = 0
+        while due < len(waiting) and waiting[due][0] <= now:
+            due += 1
+        ready, self._retrying = waiting[:due], waiting[due:]
+        if self._retrying:
+            delay = max(self._retrying[0][0] - now, 0.0)
+            self._retry_call = self.reactor.callLater(delay, self._retry_due)
+        for _due, held in ready:
+            process = self.cache.process(held["process"]["pid"])
+            if is_unresolved(process):
+                self.unresolved += 1
+                self._evaluate(held)
+            else:
+                self.resolved_late += 1
+                self._evaluate({**held, "process": process})
+
+    def _evaluate(self, event: dict[str, Any]) -> None:
         if event.get("type") in PROCESS_LIFECYCLE:
             # Other plugins follow processes (the workload list) through a host hook.
             self.agent.call_each("security_agent_process_event", agent=self.agent, event=event)
@@ -200,6 +289,8 @@ class RuntimeSecurityService:
         return d
 
     def _swap(self, policies: PolicySet, reason: str) -> PolicySet:
+        # In the reactor thread, right before the swap: no action can write in between.
+        carry_variables(self.engine.policies.variables, policies.variables)
         self.engine.swap(policies)
         self.reloads += 1
         for problem in policies.errors:
@@ -279,12 +370,13 @@ class RuntimeSecurityService:
 
     def poll_drops(self) -> None:
         """Raise a security event for every source whose drop counter went up."""
-        for source in self.sources:
-            stats = source.stats()
-            before = self._seen_drops.get(stats.name, 0)
-            if stats.drops > before:
-                self._seen_drops[stats.name] = stats.drops
-                self._emit_drops(stats.name, stats.drops - before, stats.drops)
+        counters = [(stats.name, stats.drops) for stats in (s.stats() for s in self.sources)]
+        counters.append((QUEUE_SOURCE, self.queue_drops))
+        for name, drops in counters:
+            before = self._seen_drops.get(name, 0)
+            if drops > before:
+                self._seen_drops[name] = drops
+                self._emit_drops(name, drops - before, drops)
 
     def _emit_drops(self, source: str, new: int, total: int) -> None:
         self.drop_events += 1
@@ -323,11 +415,12 @@ class RuntimeSecurityService:
         return result
 
     def process_cache_dump(self) -> list[dict[str, Any]]:
-        """The cached processes still alive, as SECL process dicts without ancestors."""
+        """The cached processes, by pid, as SECL process dicts without ancestors."""
         out = []
-        for name in sorted(os.listdir("/proc"), key=lambda n: int(n) if n.isdigit() else -1):
-            if name.isdigit() and int(name) in self.cache:
-                out.append(dict(self.cache.snapshot(self.cache.entry(int(name)))))
+        for pid in self.cache.pids():
+            entry = self.cache.cached(pid)
+            if entry is not None:  # it exited since pids() was taken
+                out.append(dict(self.cache.snapshot(entry)))
         return out
 
     def status(self) -> dict[str, Any]:
@@ -343,7 +436,10 @@ class RuntimeSecurityService:
             "eventMatched": counters.matched,
             "rateLimited": counters.rate_limited,
             "eventsByType": dict(sorted(counters.by_type.items())),
-            "drops": sum(s["drops"] for s in sources),
+            "drops": sum(s["drops"] for s in sources) + self.queue_drops,
+            "queueDrops": self.queue_drops,
+            "processResolvedLate": self.resolved_late,
+            "processUnresolved": self.unresolved,
             "dropEvents": self.drop_events,
             "sources": sources,
             "listener": self.listener.stats() if self.listener else None,

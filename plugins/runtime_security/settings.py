@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from plugins.runtime_security.sources.file_source import EVENT_BITS, event_mask
+
 ENABLED = "runtime_security_config.enabled"
 POLICIES_DIR = "runtime_security_config.policies.dir"
 POLICIES_WATCH = "runtime_security_config.policies.watch"
@@ -20,6 +22,7 @@ SOURCE_PROCESS = "runtime_security_config.sources.process"
 SOURCE_FILE = "runtime_security_config.sources.file"
 SOURCE_AUDIT = "runtime_security_config.sources.audit"
 FILE_BACKEND = "runtime_security_config.fim.backend"
+FIM_EVENTS = "runtime_security_config.fim.events"
 ENFORCEMENT = "runtime_security_config.enforcement.enabled"
 SELF_TEST = "runtime_security_config.self_test.enabled"
 HASH_MAX_SIZE = "runtime_security_config.hash.max_file_size"
@@ -29,6 +32,9 @@ DEFAULT_POLICIES_DIR = "/etc/security-agent/runtime-security.d"
 # Directories whose changes matter and change rarely: watching a busy tree (/tmp, /var)
 # would cost CPU on every write for no detection value.
 DEFAULT_FIM_PATHS = ["/etc", "/usr/bin", "/usr/sbin"]
+# Every file event by default; on a busy host, dropping "open" spares the agent every open on
+# the watched filesystems (fanotify marks whole filesystems, filtered to the paths in here).
+DEFAULT_FIM_EVENTS = [*EVENT_BITS]
 
 
 def declare(schema: Any) -> None:
@@ -42,6 +48,11 @@ def declare(schema: Any) -> None:
     schema.declare(EM_SOCKET, "", description="event-monitoring socket; empty: sources in-process")
     schema.declare(FIM_PATHS, list(DEFAULT_FIM_PATHS), description="paths the file source watches")
     schema.declare(FILE_BACKEND, "auto", description="auto, fanotify or inotify")
+    schema.declare(
+        FIM_EVENTS,
+        list(DEFAULT_FIM_EVENTS),
+        description=f"file events the file source asks for: some of {', '.join(EVENT_BITS)}",
+    )
     schema.declare(SOURCE_PROCESS, True, description="netlink process connector source")
     schema.declare(SOURCE_FILE, True, description="fanotify/inotify file source")
     schema.declare(SOURCE_AUDIT, True, description="audit netlink syscall source")
@@ -67,6 +78,7 @@ class RuntimeSettings:
     socket: str
     fim_paths: tuple[str, ...]
     file_backend: str
+    file_mask: int
     process_source: bool
     file_source: bool
     audit_source: bool
@@ -102,12 +114,24 @@ class RuntimeSettings:
         for path in paths:
             if not os.path.isabs(path):
                 raise config.value_error(FIM_PATHS, f"expected absolute paths, got {path!r}")
+        events = [str(e) for e in config.get_list(FIM_EVENTS)]
+        if not events:
+            raise config.value_error(
+                FIM_EVENTS,
+                f"expected some of {', '.join(EVENT_BITS)}; to watch no file, set "
+                f"{SOURCE_FILE} to false",
+            )
+        try:
+            file_mask = event_mask(events)
+        except ValueError as exc:
+            raise config.value_error(FIM_EVENTS, str(exc)) from None
         return cls(
             policies_dir=str(_pick(agent, POLICIES_DIR).get_str(POLICIES_DIR)),
             watch_policies=config.get_bool(POLICIES_WATCH),
             socket=socket,
             fim_paths=paths,
             file_backend=backend,
+            file_mask=file_mask,
             process_source=config.get_bool(SOURCE_PROCESS),
             file_source=config.get_bool(SOURCE_FILE),
             audit_source=config.get_bool(SOURCE_AUDIT),

@@ -4,6 +4,7 @@ the running agent through its command API."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,15 @@ def dist_info(site: Path, name: str, module: str) -> None:
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-e2e\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(f"[security_agent]\n{name} = {module}\n")
+
+
+@pytest.fixture(autouse=True)
+def audit_lock() -> Iterator[None]:
+    """The daemon's audit source changes kernel-wide state: take the same cross-process lock
+    as the audit tests in tests/plugins/runtime_security, so no two runs overlap."""
+    with open("/tmp/rs-audit-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

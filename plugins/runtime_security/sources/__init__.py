@@ -21,7 +21,7 @@ from .base import Callback, Event, Source, SourceStats, SourceUnavailable
 from .event_listener import EventListener
 from .event_stream_server import EventStreamServer, serve_events
 from .file_source import FileSource
-from .process_cache import ProcessCache
+from .process_cache import ProcessCache, is_unresolved
 from .process_source import ProcessSource
 from .replay_source import ReplayError, ReplaySource, read_events
 
@@ -39,6 +39,7 @@ __all__ = [
     "Source",
     "SourceStats",
     "SourceUnavailable",
+    "is_unresolved",
     "read_events",
     "serve_events",
 ]

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .base import Event, Source, SourceUnavailable
 from .fanotify_backend import (
+    DEFAULT_MASK,
     FAN_ATTRIB,
     FAN_CLOSE_WRITE,
     FAN_CREATE,
@@ -40,6 +43,36 @@ from .inotify_backend import Inotify
 from .process_cache import ProcessCache
 
 O_CREAT = 0o100
+# The names operators use (runtime_security_config.fim.events) for the kernel events the
+# file source asks for. "rename" covers the moved_from/moved_to pair of kernels before 5.17.
+EVENT_BITS = MappingProxyType(
+    {
+        "open": FAN_OPEN,
+        "open_exec": FAN_OPEN_EXEC,
+        "modify": FAN_MODIFY,
+        "close_write": FAN_CLOSE_WRITE,
+        "create": FAN_CREATE,
+        "delete": FAN_DELETE,
+        "rename": FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO,
+        "attrib": FAN_ATTRIB,
+    }
+)
+
+
+def event_mask(names: Iterable[str]) -> int:
+    """The fanotify mask of event names (keys of EVENT_BITS); ValueError names an unknown one.
+    Every name gives DEFAULT_MASK."""
+    mask = 0
+    for name in names:
+        bits = EVENT_BITS.get(name)
+        if bits is None:
+            raise ValueError(
+                f"unknown file event {name!r}, expected one of {', '.join(EVENT_BITS)}"
+            )
+        mask |= bits
+    if mask & FAN_RENAME:
+        mask &= ~(FAN_MOVED_FROM | FAN_MOVED_TO)  # the backend falls back to them by itself
+    return mask | FAN_ONDIR if mask else 0
 
 
 class _Backend(Protocol):
@@ -66,11 +99,33 @@ def file_fields(path: str) -> dict[str, Any]:
 
 class FileSource(Source):
     name = "file"
+    # Nothing here must be read before it is gone (paths resolve through directory handles
+    # and the process cache keeps exited processes), so a storm is drained in larger batches.
+    coalesce = 0.05
 
-    def __init__(self, cache: ProcessCache, paths: list[str], backend: str = "auto") -> None:
+    def __init__(
+        self,
+        cache: ProcessCache,
+        paths: list[str],
+        backend: str = "auto",
+        mask: int = DEFAULT_MASK,
+    ) -> None:
+        """``mask``: the fanotify event bits to ask for (see :func:`event_mask`); leaving out
+        FAN_OPEN spares a busy host the cost of every open on the watched filesystems."""
         super().__init__()
         if backend not in ("auto", "fanotify", "inotify"):
             raise ValueError(f"unknown file backend {backend!r}")
+        if not mask & ~FAN_ONDIR:
+            raise ValueError("no file event asked for")
+        self.mask = mask
+        # What we emit: these bits as any backend reports them (inotify reports all it
+        # watches; the fanotify fallback turns FAN_RENAME into the moved pair).
+        self._wanted = (
+            mask | FAN_ONDIR | (FAN_MOVED_FROM | FAN_MOVED_TO if mask & FAN_RENAME else 0)
+        )
+        # What we ask the kernel for: renames and deletions always, since they are rare and
+        # the backend's directory cache must hear of them to keep paths right.
+        self._kernel_mask = mask | FAN_ONDIR | FAN_RENAME | FAN_DELETE
         self.cache = cache
         self.paths = [os.path.realpath(p) for p in paths]
         self.requested_backend = backend
@@ -85,7 +140,7 @@ class FileSource(Source):
         if not self.paths:
             raise SourceUnavailable("no paths to watch")
         if self.requested_backend in ("auto", "fanotify"):
-            fan = Fanotify(self.paths)
+            fan = Fanotify(self.paths, self._kernel_mask)
             try:
                 fan.open()
             except OSError as exc:
@@ -116,6 +171,7 @@ class FileSource(Source):
             "backend": self._backend_name,
             "fallback_reason": self._fallback_reason,
             "paths": list(self.paths),
+            "events": [name for name, bits in EVENT_BITS.items() if bits & self.mask],
         }
 
     def _watched(self, path: str) -> bool:
@@ -124,15 +180,17 @@ class FileSource(Source):
     def _read_ready(self) -> None:
         backend = self._backend
         assert backend is not None
+        wanted = self._wanted
         for raw in backend.read():
-            if raw.pid == self._own_pid:
+            if raw.mask & FAN_ONDIR and raw.mask & (FAN_RENAME | FAN_DELETE | FAN_MOVED_FROM):
+                backend.forget_directories()
+            if raw.pid == self._own_pid or not raw.mask & wanted & ~FAN_ONDIR:
                 continue
             if not (self._watched(raw.path) or (raw.new_path and self._watched(raw.new_path))):
                 continue
+            raw.mask &= wanted
             for event in self._events_of(raw):
                 self._emit(event)
-            if raw.mask & FAN_ONDIR and raw.mask & (FAN_RENAME | FAN_DELETE | FAN_MOVED_FROM):
-                backend.forget_directories()
         if backend.overflows != self._seen_overflows:
             self._add_drops(backend.overflows - self._seen_overflows)
             self._seen_overflows = backend.overflows
@@ -142,7 +200,8 @@ class FileSource(Source):
         order they happened to the file."""
         now = time.time()
         mask, ondir = raw.mask, bool(raw.mask & FAN_ONDIR)
-        process = self.cache.process(raw.pid) if raw.pid > 0 else {"pid": 0, "ancestors": []}
+        cache = self.cache
+        process = cache.process_if_known(raw.pid) if raw.pid > 0 else {"pid": 0, "ancestors": []}
         file = file_fields(raw.path)
         out: list[Event] = []
 

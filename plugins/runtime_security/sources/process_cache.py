@@ -27,6 +27,9 @@ from typing import Any
 _CONTAINER_ID = re.compile(r"([0-9a-f]{64})(?:\.scope)?$")
 MAX_ANCESTORS = 64
 MAX_ENTRIES = 65536
+# Processes remembered after their exit, for events read after the exit record: at 1,000
+# exec/s this is about four seconds of history.
+MAX_EXITED = 4096
 
 
 @dataclass
@@ -57,6 +60,22 @@ def container_id_of(cgroup: str) -> str:
     return ""
 
 
+def _copy(entry: ProcessEntry) -> ProcessEntry:
+    """A new version of ``entry`` (same fields, no cached dicts). Entries are replaced, never
+    changed in place, since other threads may be reading the old one."""
+    new = object.__new__(ProcessEntry)
+    new.__dict__.update(entry.__dict__)
+    new.snapshot = new.full = None
+    return new
+
+
+def is_unresolved(process: dict[str, Any]) -> bool:
+    """Whether a ``process`` dict is the empty stand-in of a pid the cache knew nothing of
+    (gone from /proc before any record of it was read). Only pid 0 and init have no parent;
+    init and kernel threads always have a name."""
+    return bool(process.get("pid")) and not process.get("ppid") and not process.get("comm")
+
+
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -69,11 +88,15 @@ class ProcessCache:
         self.proc = proc
         self.with_envs = with_envs
         self._entries: dict[int, ProcessEntry] = {}
+        self._exited: dict[int, ProcessEntry] = {}  # insertion order: oldest first
         self._lock = threading.Lock()
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
         self.proc_reads = 0
         self.exec_unresolved = 0
+        # True while a process source keeps the cache current (set by ProcessSource): a miss
+        # then means "fork not read yet" rather than "never seen", see ``process``.
+        self.followed = False
 
     # -- filling ------------------------------------------------------------------------------
 
@@ -176,6 +199,9 @@ class ProcessCache:
                 envs=base.envs,
                 exec_time=base.exec_time,
             )
+            snap = base.snapshot
+            if snap is not None:  # same image and credentials: only the ids differ
+                entry.snapshot = {**snap, "pid": child, "tid": child, "ppid": parent}
         entry.ppid = parent
         with self._lock:
             self._entries[child] = entry
@@ -194,7 +220,7 @@ class ProcessCache:
             entry = loaded if loaded is not None else ProcessEntry(pid=pid)
         else:
             self.proc_reads += 1
-            entry = ProcessEntry(**{**entry.__dict__, "snapshot": None, "full": None})
+            entry = _copy(entry)
             self._read_exec(entry)
         entry.exec_time = when
         if not entry.path:
@@ -212,7 +238,7 @@ class ProcessCache:
     ) -> ProcessEntry:
         entry = self.entry(pid)
         with self._lock:
-            entry = ProcessEntry(**{**entry.__dict__, "snapshot": None, "full": None})
+            entry = _copy(entry)
             if uid is not None and euid is not None:
                 entry.uid, entry.euid = uid, euid
             if gid is not None and egid is not None:
@@ -222,25 +248,35 @@ class ProcessCache:
 
     def on_exit(self, pid: int) -> ProcessEntry | None:
         with self._lock:
-            return self._entries.pop(pid, None)
+            entry = self._entries.pop(pid, None)
+            if entry is not None:
+                exited = self._exited
+                exited.pop(pid, None)
+                exited[pid] = entry
+                if len(exited) > MAX_EXITED:
+                    del exited[next(iter(exited))]
+            return entry
 
     # -- lookups ------------------------------------------------------------------------------
 
     def entry(self, pid: int) -> ProcessEntry:
-        """The cached entry, loaded from /proc on a miss (an empty one if the process is gone)."""
+        """The cached entry, loaded from /proc on a miss; for a process gone from /proc, its
+        entry as it exited if the exit was seen lately, else an empty one (``is_unresolved``)."""
         with self._lock:
             entry = self._entries.get(pid)
         if entry is not None:
             return entry
         loaded = self._load(pid) if pid > 0 else None
-        entry = loaded if loaded is not None else ProcessEntry(pid=pid)
-        if loaded is not None:
+        if loaded is None:
             with self._lock:
-                self._entries.setdefault(pid, loaded)
-                full = len(self._entries) > MAX_ENTRIES
-            if full:
-                self._prune()
-        return entry
+                exited = self._exited.get(pid)
+            return exited if exited is not None else ProcessEntry(pid=pid)
+        with self._lock:
+            self._entries.setdefault(pid, loaded)
+            full = len(self._entries) > MAX_ENTRIES
+        if full:
+            self._prune()
+        return loaded
 
     def _prune(self) -> None:
         """Without the process source nobody reports exits: forget processes /proc no longer
@@ -259,6 +295,17 @@ class ProcessCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+    def pids(self) -> list[int]:
+        """The pids the cache holds now, ascending (a copy: safe to iterate while sources
+        keep updating the cache)."""
+        with self._lock:
+            return sorted(self._entries)
+
+    def cached(self, pid: int) -> ProcessEntry | None:
+        """The cached entry of ``pid``, or None; unlike :meth:`entry` it never reads /proc."""
+        with self._lock:
+            return self._entries.get(pid)
 
     def envs(self, pid: int) -> list[str]:
         """The environment of a live process, read now and cached on its entry."""
@@ -324,6 +371,19 @@ class ProcessCache:
         ancestors are its parent's snapshot followed by the parent's own ancestors, so each
         event costs a dict lookup, not a walk up the tree."""
         return self._full(self.entry(pid), 0)
+
+    def process_if_known(self, pid: int) -> dict[str, Any]:
+        """Like :meth:`process`, but a pid the cache does not hold (nor recently exited) gives
+        the empty stand-in (``is_unresolved``) instead of a /proc read. For sources whose
+        events can overtake the process source's fork record: the read would mostly fail
+        (the process is gone) or duplicate what the fork record brings an instant later, and
+        the service retries unresolved events. Falls back to :meth:`process` when no process
+        source follows the cache."""
+        if not self.followed:
+            return self.process(pid)
+        with self._lock:
+            entry = self._entries.get(pid) or self._exited.get(pid)
+        return self._full(entry if entry is not None else ProcessEntry(pid=pid), 0)
 
     def _full(self, entry: ProcessEntry, depth: int) -> dict[str, Any]:
         full = entry.full

@@ -93,12 +93,14 @@ class ProcessSource(Source):
         if self.want_exec_paths:
             self._exec_paths = ExecPaths.open()
         self.cache.seed()
+        self.cache.followed = True
 
     def _fileno(self) -> int:
         assert self._sock is not None
         return self._sock.fileno()
 
     def _close(self) -> None:
+        self.cache.followed = False
         exec_paths, self._exec_paths = self._exec_paths, None
         if exec_paths is not None:
             self._exec_paths_done = (exec_paths.status, exec_paths.recovered)
