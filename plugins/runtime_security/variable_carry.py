@@ -7,8 +7,6 @@ still declare it with the same type (kind and list-ness); a variable that is gon
 changed starts from its default, since an old value could not be read as the new type.
 
 Values are copied with their expiry (absolute, on the same clock), so a ttl keeps running.
-The secl library has no public way to enumerate values yet, so this reads the store's
-``_values`` mapping; it is the one place that does.
 """
 
 from __future__ import annotations
@@ -19,12 +17,4 @@ from plugins.secl import VariableStore
 def carry_variables(old: VariableStore, new: VariableStore) -> list[str]:
     """Copy the values of every variable ``new`` declares with ``old``'s type into ``new``;
     returns the names carried. Call in the thread that uses the stores (the reactor)."""
-    carried = []
-    for name, decl in new.declarations.items():
-        if old.declarations.get(name) != decl:
-            continue
-        values = old._values.get(name)
-        if values:
-            new._values[name] = dict(values)
-            carried.append(name)
-    return carried
+    return new.carry_from(old)

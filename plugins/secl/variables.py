@@ -123,6 +123,20 @@ class VariableStore:
                 dropped += 1
         return dropped
 
+    def carry_from(self, old: VariableStore) -> list[str]:
+        """Copy ``old``'s values (with their expiry) for every variable this store declares
+        with the same type; returns the names carried. Used when a policy reload compiles a
+        new store, so values a ``set`` action wrote survive the reload."""
+        carried = []
+        for name, decl in self.declarations.items():
+            if old.declarations.get(name) != decl:
+                continue
+            values = old._values.get(name)
+            if values:
+                self._values[name] = dict(values)
+                carried.append(name)
+        return carried
+
     def __len__(self) -> int:
         return sum(len(slot) for slot in self._values.values())
 
