@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from twisted.logger import Logger
 
 from host import __version__
-from host.discovery import PluginRecord, PluginState
+from host.discovery import PluginRecord, PluginState, call_plugin_hook
 
 if TYPE_CHECKING:
     import pluggy
@@ -87,9 +87,6 @@ class Agent:
 
     # --- plugin access ---
 
-    def plugin(self, name: str) -> PluginRecord | None:
-        return next((r for r in self.plugins if r.name == name), None)
-
     def loaded_plugins(self) -> list[PluginRecord]:
         return [r for r in self.plugins if r.state is PluginState.LOADED]
 
@@ -112,15 +109,7 @@ class Agent:
 
     def call_one(self, plugin_name: str, hook_name: str, **kwargs: Any) -> Any:
         """Call one plugin's implementation of a per-plugin hook; ``None`` if it has none."""
-        caller = getattr(self.pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            if impl.plugin_name == plugin_name:
-                return impl.function(**{name: kwargs[name] for name in impl.argnames})
-        return None
-
-    def implements(self, plugin_name: str, hook_name: str) -> bool:
-        caller = getattr(self.pm.hook, hook_name)
-        return any(impl.plugin_name == plugin_name for impl in caller.get_hookimpls())
+        return call_plugin_hook(self.pm, plugin_name, hook_name, **kwargs)
 
     def plugin_state(self, name: str, factory: Callable[[], T]) -> T:
         """The state object plugin ``name`` keeps for this agent, made by ``factory`` once.

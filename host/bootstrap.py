@@ -21,6 +21,7 @@ from host.discovery import (
     DiscoveryError,
     EntryPointLike,
     PluginState,
+    call_plugin_hook,
     new_plugin_manager,
 )
 from host.events import EventRouter
@@ -185,14 +186,12 @@ def build_agent(
 
 def _declare_plugin_keys(pm: Any, plugin_name: str, config: Config) -> None:
     schema = config.schema.owned_by(plugin_name)
-    for impl in pm.hook.security_agent_config_schema.get_hookimpls():
-        if impl.plugin_name == plugin_name:
-            try:
-                impl.function(schema=schema)
-            except ConfigError:
-                raise
-            except ValueError as exc:
-                raise StartupError(f"plugin {plugin_name}: {exc}") from exc
+    try:
+        call_plugin_hook(pm, plugin_name, "security_agent_config_schema", schema=schema)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise StartupError(f"plugin {plugin_name}: {exc}") from exc
 
 
 def _collect_runtime_settings(agent: Agent) -> None:

@@ -19,7 +19,14 @@ from host import __version__
 from host.bootstrap import AgentOptions, StartupError, load_agent_config, plugin_names
 from host.cli_context import CliContext
 from host.config import ConfigError
-from host.discovery import Discovery, DiscoveryError, PluginRecord, PluginState, new_plugin_manager
+from host.discovery import (
+    Discovery,
+    DiscoveryError,
+    PluginRecord,
+    PluginState,
+    call_plugin_hook,
+    new_plugin_manager,
+)
 from host.plugin_types import CliCommand
 
 DESCRIPTION = (
@@ -74,17 +81,14 @@ def _plugin_commands() -> list[tuple[str, CliCommand]]:
     for record in records:
         if record.state is not PluginState.LOADED:
             continue
-        for impl in pm.hook.security_agent_cli_commands.get_hookimpls():
-            if impl.plugin_name != record.name:
-                continue
-            try:
-                contributed = cast("Iterable[CliCommand]", impl.function() or ())
-                commands.extend((record.name, c) for c in contributed)
-            except Exception as exc:
-                print(
-                    f"security-agent: plugin {record.name}: cannot add its commands: {exc}",
-                    file=sys.stderr,
-                )
+        try:
+            contributed = call_plugin_hook(pm, record.name, "security_agent_cli_commands") or ()
+            commands.extend((record.name, c) for c in cast("Iterable[CliCommand]", contributed))
+        except Exception as exc:
+            print(
+                f"security-agent: plugin {record.name}: cannot add its commands: {exc}",
+                file=sys.stderr,
+            )
     return commands
 
 

@@ -84,6 +84,17 @@ def _distribution_of(ep: EntryPointLike) -> tuple[str, str]:
     return (str(name or getattr(dist, "name", "unknown")), str(dist.version or "unknown"))
 
 
+def call_plugin_hook(
+    pm: pluggy.PluginManager, plugin_name: str, hook_name: str, **kwargs: Any
+) -> Any:
+    """Call one plugin's implementation of a hook (``None`` when it has none), passing only
+    the arguments that implementation takes, as pluggy would."""
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        if impl.plugin_name == plugin_name:
+            return impl.function(**{name: kwargs[name] for name in impl.argnames})
+    return None
+
+
 def new_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)

@@ -108,7 +108,8 @@ def render_text(status: dict[str, Any]) -> str:
     w = status["workers"]
     lines.append(f"  Worker pool: {w['busy']}/{w['size']} busy, {w['queued']} queued")
     ev = status["events"]
-    if ev["emitted"] or ev["sinks"]:
+    # Per-sink detail is the sink plugin's own status section; the host shows what it routed.
+    if ev["emitted"]:
         lines += ["", "Events", "======"]
         for track in sorted(ev["emitted"]):
             lines.append(
@@ -116,8 +117,6 @@ def render_text(status: dict[str, Any]) -> str:
                 f"{ev['delivered'].get(track, 0)} delivered, "
                 f"{ev['unrouted'].get(track, 0)} with no sink, {ev['failed'].get(track, 0)} failed"
             )
-        for name, stats in ev["sinks"].items():
-            lines.append(f"  Sink {name}: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
     for section in status["sections"].values():
         lines += ["", section["title"], "=" * len(section["title"])]
         lines += [f"  {line}" if line else "" for line in section["text"].splitlines()]
