@@ -3,7 +3,6 @@ flushed to a sink, the failing check reported without hurting the agent."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import shutil
 import signal
@@ -45,14 +44,6 @@ def security_agent_event_sinks(agent):
     return [FileSink(agent.config.get_str("e2e_sink.path"))]
 """
 
-# Until the project declares `checks = "plugins.checks"`, a shim distribution provides it.
-SHIM = "from plugins.checks import *  # noqa: F403\n"
-
-
-def _checks_entry_point_installed() -> bool:
-    eps = importlib.metadata.entry_points(group="security_agent")
-    return any(ep.name == "checks" for ep in eps)
-
 
 def test_daemon_runs_checks_and_flushes_on_stop(spawn, config, site, tmp_path):
     for sub in ("conf.d", "checks.d"):
@@ -66,8 +57,6 @@ def test_daemon_runs_checks_and_flushes_on_stop(spawn, config, site, tmp_path):
     )
     (tmp_path / "conf.d" / "failing.yaml").write_text("instances: [{}]\n")
     make_distribution(site, "e2e-metrics-sink", "e2e_metrics_sink", SINK_PLUGIN, "e2e_sink")
-    if not _checks_entry_point_installed():
-        make_distribution(site, "e2e-checks-shim", "e2e_checks_shim", SHIM, "checks")
     with config.open("a") as f:
         f.write(
             "confd_path: conf.d\nadditional_checksd: checks.d\ne2e_sink:\n  path: metrics.jsonl\n"

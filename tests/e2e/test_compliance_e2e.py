@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from e2e_support import make_distribution, tool
@@ -73,14 +72,6 @@ MAIN = Path(__file__).resolve().parents[2]
 def add_compliance_distribution(site: Path, env: dict[str, str]) -> None:
     # The daemon imports this source tree (not an older installed copy of the project).
     env["PYTHONPATH"] = f"{site}{os.pathsep}{MAIN}"
-    if any(ep.name == "compliance" for ep in entry_points(group="security_agent")):
-        return
-    info = site / "security_agent_compliance_e2e-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: security-agent-compliance-e2e\nVersion: 1.0\n"
-    )
-    (info / "entry_points.txt").write_text("[security_agent]\ncompliance = plugins.compliance\n")
 
 
 def host_root(tmp_path: Path) -> Path:

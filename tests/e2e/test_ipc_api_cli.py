@@ -6,9 +6,7 @@ entry point ``ipc_api = plugins.ipc_api`` on ``PYTHONPATH``, next to the source 
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -34,14 +32,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def api_env(site: Path, env: dict[str, str]) -> dict[str, str]:
-    if any(ep.name == "ipc_api" for ep in importlib.metadata.entry_points(group="security_agent")):
-        return env  # the installed built-in
-    info = site / "ipc_api_e2e-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ipc-api-e2e\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[security_agent]\nipc_api = plugins.ipc_api\n")
-    return {**env, "PYTHONPATH": f"{MAIN}{os.pathsep}{site}"}
+def api_env(env: dict[str, str]) -> dict[str, str]:
+    """The daemon's environment; ipc_api is a built-in, installed with the project."""
+    return env
 
 
 def with_port(config: Path, port: int, name: str | None = None, run: str = "run") -> Path:

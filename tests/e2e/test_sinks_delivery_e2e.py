@@ -11,7 +11,6 @@ duplicates (the batch whose answer was lost, and any batch in flight at the kill
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import signal
 import subprocess
@@ -128,13 +127,6 @@ def test_every_event_arrives_at_least_once_through_outages_and_a_kill_9(
     tmp_path, env, config, spawn
 ):
     site = Path(env["PYTHONPATH"])
-    if not importlib.metadata.entry_points(group="security_agent", name="sinks"):
-        # the built-in's entry point as pyproject.toml declares it (`sinks = plugins.sinks`),
-        # made visible when the project itself is not installed
-        info = site / "sinks_builtin-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sinks-builtin\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text("[security_agent]\nsinks = plugins.sinks\n")
     make_distribution(site, "emitter-plugin", "emitter_plugin", EMITTER, "emitter")
     env["PYTHONPATH"] = f"{MAIN}:{site}"
 
