@@ -72,7 +72,8 @@ class Checker:
         self.scans = xccdf_eval.Scans()
 
     def new_run(self) -> None:
-        """Forget what the previous run cached (processes, packages, audit rules, modules)."""
+        """Forget what the previous run cached (processes, packages, users and groups, audit
+        rules, modules)."""
         self.modules = rego_eval.ModuleCache()
         self.resolver = Resolver(self.env)
 

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import struct
 
-_FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 0x100000001B3
+from host.scheduler import fnv1a64
+
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 FIRST_RUN_CAP = 20 * 60.0
-
-
-def fnv1a64(data: bytes) -> int:
-    h = _FNV_OFFSET
-    for byte in data:
-        h = ((h ^ byte) * _FNV_PRIME) & _MASK64
-    return h
 
 
 def benchmark_jitter(run_count: int, hostname: str, framework: str, interval: float) -> float:

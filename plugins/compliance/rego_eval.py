@@ -7,6 +7,7 @@ Datadog's agent) is provided as Rego appended to each package that calls it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -45,7 +46,9 @@ class Finding:
     data: Mapping[str, Any]
 
 
+@functools.cache
 def _package_text(name: str) -> str:
+    # Shipped with the package, so read once per process rather than once per run.
     return resources.files("plugins.compliance").joinpath(name).read_text(encoding="utf-8")
 
 

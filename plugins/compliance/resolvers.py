@@ -118,8 +118,9 @@ class Resolver:
         self._processes: list[ProcessInfo] | None = None
         self._packages: dict[str, packages.Package] | None = None
         self._audit: list[audit_rules.AuditWatch] | None = None
-        self.containers: dict[str, dict[str, str]] = {}
+        self._tables: dict[str, list[list[str]]] = {}
         self._kube: KubeClient | None = None
+        self.containers: dict[str, dict[str, str]] = {}
         """Containers the docker input listed this run, by id: their CheckEvent metadata."""
         self.kinds: dict[str, Callable[[RuleInput], Any]] = {
             "file": self.file,
@@ -244,15 +245,18 @@ class Resolver:
     # --- users and groups (from the evaluated host's files, not this process's NSS) ---------
 
     def _table(self, name: str) -> list[list[str]]:
-        try:
-            with open(self.env.path(f"/etc/{name}"), encoding="utf-8", errors="replace") as f:
-                return [
-                    line.rstrip("\n").split(":")
-                    for line in f
-                    if line.strip() and not line.startswith("#")
-                ]
-        except OSError:
-            return []
+        # Read once per run: every file entry looks up its owner and group here.
+        if name not in self._tables:
+            try:
+                with open(self.env.path(f"/etc/{name}"), encoding="utf-8", errors="replace") as f:
+                    self._tables[name] = [
+                        line.rstrip("\n").split(":")
+                        for line in f
+                        if line.strip() and not line.startswith("#")
+                    ]
+            except OSError:
+                self._tables[name] = []
+        return self._tables[name]
 
     def _user_name(self, uid: int) -> str:
         for row in self._table("passwd"):

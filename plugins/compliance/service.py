@@ -18,7 +18,6 @@ them with ``task.Clock``.
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from typing import Any
 
@@ -223,7 +222,3 @@ class ComplianceService:
             job, self.xccdf_job = self.xccdf_job, None
             return defer.maybeDeferred(job.stop, 5.0)
         return defer.succeed(None)
-
-
-def xccdf_available() -> bool:
-    return oscap_path() is not None and os.path.isdir("/usr/share/xml/scap/ssg/content")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import socketserver
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler
 
 import pytest
+from compliance_test_support import JSONHandler, ListSink, UnixHTTPServer, serving
 from support import FakeReactor, entry_point, make_agent, plugin_module
 
 import plugins.compliance
@@ -44,40 +41,18 @@ INSPECT = {
 }
 
 
-class DockerAPI(BaseHTTPRequestHandler):
+class DockerAPI(JSONHandler):
     def do_GET(self):
         routes = {"/containers/json": CONTAINERS, "/info": {"ID": "D1"}}
         routes.update({f"/containers/{k}/json": v for k, v in INSPECT.items()})
-        found = self.path in routes
-        body = json.dumps(routes[self.path] if found else {"message": "not found"}).encode()
-        self.send_response(200 if found else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        request, _ = super().get_request()
-        return request, ("local", 0)
+        self.reply_from(routes)
 
 
 @pytest.fixture
 def docker_sock(tmp_path):
     sock = tmp_path / "d.sock"
-    server = UnixHTTPServer(str(sock), DockerAPI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield sock
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(UnixHTTPServer(str(sock), DockerAPI)):
+        yield sock
 
 
 BENCH = """\
@@ -114,20 +89,6 @@ findings contains f if {
 \tf := dd.failing_finding("docker_container", c.id, {"name": c.inspect.Name})
 }
 """
-
-
-class ListSink:
-    name = "list"
-    tracks = frozenset({"compliance"})
-
-    def __init__(self):
-        self.events = []
-
-    def send(self, event):
-        self.events.append(event)
-
-    def stats(self):
-        return {"sent": len(self.events)}
 
 
 def make(tmp_path, docker_line="", env=None):

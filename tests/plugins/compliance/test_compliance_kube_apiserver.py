@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import ssl
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from compliance_test_support import JSONHandler, ListSink, serving
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -130,7 +129,7 @@ ROUTES = {
 }
 
 
-class APIServer(BaseHTTPRequestHandler):
+class APIServer(JSONHandler):
     def do_GET(self):
         self.server.seen.append(self.path)
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -148,17 +147,6 @@ class APIServer(BaseHTTPRequestHandler):
             self.reply(200, ROUTES[self.path])
         else:
             self.reply(404, {"kind": "Status", "message": "the server could not find it"})
-
-    def reply(self, code, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -178,12 +166,8 @@ def kube(tmp_path):
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert_path, key_path)
     server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, sa_dir
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(server):
+        yield server, sa_dir
 
 
 def resolver(server, sa_dir, host="127.0.0.1"):
@@ -359,20 +343,6 @@ findings contains f if {
 \tf := dd.failing_finding("kube_apiserver", pod.name, {"namespace": pod.namespace})
 }
 """
-
-
-class ListSink:
-    name = "list"
-    tracks = frozenset({"compliance"})
-
-    def __init__(self):
-        self.events = []
-
-    def send(self, event):
-        self.events.append(event)
-
-    def stats(self):
-        return {"sent": len(self.events)}
 
 
 def test_compliance_kube_rule_in_the_agent(kube, tmp_path):

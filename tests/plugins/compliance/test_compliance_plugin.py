@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from compliance_test_support import ListSink
 from support import FakeReactor, entry_point, make_agent, plugin_module
 
 import plugins.compliance
@@ -53,20 +54,6 @@ findings contains f if {
 \tf := dd.failing_finding("host", input.context.hostname, {"limit": input.constants.limit})
 }
 """
-
-
-class ListSink:
-    name = "list"
-    tracks = frozenset({"compliance"})
-
-    def __init__(self):
-        self.events = []
-
-    def send(self, event):
-        self.events.append(event)
-
-    def stats(self):
-        return {"sent": len(self.events)}
 
 
 def setup(tmp_path, extra="", interval="60s"):

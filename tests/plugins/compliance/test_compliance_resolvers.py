@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socketserver
 import sqlite3
 import struct
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
+from compliance_test_support import JSONHandler, UnixHTTPServer, serving
 
 from plugins.compliance.benchmark import RuleInput, load_benchmark
 from plugins.compliance.checker import Checker
@@ -185,7 +182,7 @@ def test_compliance_package_databases(tmp_path):
     ]
 
 
-class DockerAPI(BaseHTTPRequestHandler):
+class DockerAPI(JSONHandler):
     routes: ClassVar[dict[str, Any]] = {
         "/networks": [
             {
@@ -199,36 +196,15 @@ class DockerAPI(BaseHTTPRequestHandler):
     }
 
     def do_GET(self):
-        body = json.dumps(self.routes.get(self.path, {"message": "not found"})).encode()
-        self.send_response(200 if self.path in self.routes else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        request, _ = super().get_request()
-        return request, ("local", 0)
+        self.reply_from(self.routes)
 
 
 @pytest.fixture
 def docker_socket(tmp_path):
     sock = tmp_path / "var/run/docker.sock"
     sock.parent.mkdir(parents=True)
-    server = UnixHTTPServer(str(sock), DockerAPI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield sock
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(UnixHTTPServer(str(sock), DockerAPI)):
+        yield sock
 
 
 ICC_BENCH = """\
