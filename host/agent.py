@@ -19,6 +19,7 @@ from twisted.logger import Logger
 
 from host import __version__
 from host.discovery import PluginRecord, PluginState, call_plugin_hook
+from host.plugin_types import EventSink
 
 if TYPE_CHECKING:
     import pluggy
@@ -126,6 +127,40 @@ class Agent:
     def drop_plugin_state(self, name: str) -> None:
         """Forget plugin ``name``'s state (call it from ``security_agent_stop``)."""
         self._plugin_state.pop(name, None)
+
+    def install_event_sinks(self) -> None:
+        """Register the sinks of every enabled plugin with ``agent.events`` (once each).
+
+        The lifecycle calls it before any plugin runs; a CLI command that emits events without
+        starting the agent (``compliance check --report``) calls it too.
+        """
+        enabled = {name for name, rt in self.runtimes.items() if rt.spec.enabled}
+        taken = {sink.name for sink in self.events.sinks}
+        for plugin_name, sinks in self.call_each("security_agent_event_sinks", agent=self):
+            if plugin_name not in enabled or isinstance(sinks, Exception):
+                continue
+            for sink in sinks or ():
+                if not isinstance(sink, EventSink):
+                    log.error(
+                        "Plugin {plugin} returned a sink without send/stats/name/tracks: {sink!r}",
+                        plugin=plugin_name,
+                        sink=sink,
+                    )
+                elif sink.name in taken:
+                    log.error(
+                        "Plugin {plugin}: an event sink named {sink} is already registered",
+                        plugin=plugin_name,
+                        sink=sink.name,
+                    )
+                else:
+                    self.events.add_sink(sink)
+                    taken.add(sink.name)
+                    log.info(
+                        "Event sink {sink} from {plugin} takes {tracks}",
+                        sink=sink.name,
+                        plugin=plugin_name,
+                        tracks=", ".join(sorted(sink.tracks)) or "every track",
+                    )
 
     # --- publishing and control ---
 

@@ -28,7 +28,7 @@ from host.agent import Agent, PluginRuntime
 from host.deadlines import wait_at_most
 from host.discovery import PluginState
 from host.health import HealthTimeout
-from host.plugin_types import EventSink, FatalStartError
+from host.plugin_types import FatalStartError
 
 log = Logger(namespace="host.lifecycle")
 
@@ -117,7 +117,8 @@ class AgentService(service.Service):
 
         agent.workers.start()
         agent.scheduler.quiet_errors = (FatalStartError,)
-        self._collect_sinks(enabled)
+        # Sinks are in place before any plugin runs, so the first finding has somewhere to go.
+        agent.install_event_sinks()
         for rt in enabled:
             if self._stopping is not None:
                 return
@@ -130,34 +131,6 @@ class AgentService(service.Service):
         self._health_watch = agent.reactor.callLater(
             2 * agent.health.ping_frequency + 0.1, self._watch_health
         )
-
-    def _collect_sinks(self, enabled: list[PluginRuntime]) -> None:
-        # Sinks are in place before any plugin runs, so the first finding has somewhere to go.
-        names = {rt.record.name for rt in enabled}
-        for plugin_name, sinks in self.agent.call_each(
-            "security_agent_event_sinks", agent=self.agent
-        ):
-            if plugin_name not in names or isinstance(sinks, Exception):
-                continue
-            for sink in sinks or ():
-                if not isinstance(sink, EventSink):
-                    log.error(
-                        "Plugin {plugin} returned a sink without send/stats/name/tracks: {sink!r}",
-                        plugin=plugin_name,
-                        sink=sink,
-                    )
-                    continue
-                try:
-                    self.agent.events.add_sink(sink)
-                except ValueError as exc:
-                    log.error("Plugin {plugin}: {error}", plugin=plugin_name, error=exc)
-                else:
-                    log.info(
-                        "Event sink {sink} from {plugin} takes {tracks}",
-                        sink=sink.name,
-                        plugin=plugin_name,
-                        tracks=", ".join(sorted(sink.tracks)) or "every track",
-                    )
 
     def _prepare_run_path(self) -> None:
         # Tokens, keys and spools live here: owner-only from the start.

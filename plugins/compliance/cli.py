@@ -100,12 +100,7 @@ def run_check(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _send(agent: Any, reports: dict[str, list[dict[str, Any]]]) -> None:
-    for _name, sinks in agent.call_each("security_agent_event_sinks", agent=agent):
-        if isinstance(sinks, Exception):
-            continue
-        for sink in sinks or ():
-            if all(s.name != sink.name for s in agent.events.sinks):
-                agent.events.add_sink(sink)
+    agent.install_event_sinks()
     for events in reports.values():
         for event in events:
             agent.events.emit("compliance", event)
