@@ -141,13 +141,9 @@ class SamplingProfiler:
         os.replace(temporary, path)
 
     def _prune(self) -> None:
-        profiles = sorted(
-            name
-            for name in os.listdir(self.directory)
-            if name.startswith(FILE_PREFIX) and name.endswith(FILE_SUFFIX)
-        )
-        for name in profiles[: max(0, len(profiles) - self.max_files)]:
-            os.remove(os.path.join(self.directory, name))
+        profiles = self.files()
+        for path in profiles[: max(0, len(profiles) - self.max_files)]:
+            os.remove(path)
             self.removed += 1
 
     def stop(self) -> None:

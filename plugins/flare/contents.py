@@ -79,12 +79,10 @@ def _dumps(value: Any) -> str:
 
 
 def add_host_files(contents: Contents, agent: Agent) -> None:
-    """Status (JSON and text), plugins, runtime settings and every plugin's flare files."""
-    try:
-        builder = flare_files.collect_flare_files(agent)
-    except Exception as error:  # the status must not cost the rest of the flare
-        contents.error(f"status and plugin files: {type(error).__name__}: {error}")
-        return
+    """Status (JSON and text), plugins, runtime settings and every plugin's flare files.
+
+    A failure raises: :func:`~plugins.flare.archive.create_archive` notes it and goes on."""
+    builder = flare_files.collect_flare_files(agent)
     for name, data in builder.files.items():
         contents.add(name, data)
     for message in builder.errors:

@@ -26,11 +26,10 @@ PORT_KEY = "security_agent.cmd_port"
 
 @dataclass(frozen=True)
 class ListenAddress:
-    """The validated address: ``interface`` is what the socket binds, ``host`` what clients
-    dial (``localhost`` binds and dials ``127.0.0.1``, the name the certificate also holds)."""
+    """The validated address: ``interface`` is what the socket binds, ``client_host`` what
+    clients dial (``localhost`` binds and dials ``127.0.0.1``, the name the certificate also
+    holds)."""
 
-    key: str
-    configured: str
     interface: str
     port: int
 
@@ -71,4 +70,4 @@ def listen_address(config: Config, *, warn: bool = True) -> ListenAddress:
     key, value = ipc_host(config, warn=warn)
     interface = loopback_interface(key, value)
     port = get_port(config, PORT_KEY, allow_zero=True)
-    return ListenAddress(key=key, configured=value, interface=interface, port=port)
+    return ListenAddress(interface=interface, port=port)

@@ -52,11 +52,15 @@ def make_client(ctx: CliContext) -> IpcClient:
     )
 
 
-def _call(ctx: CliContext, method: str, path: str, **kw: Any) -> Reply:
+def _request(ctx: CliContext, method: str, path: str, **kw: Any) -> Reply:
     try:
-        reply = make_client(ctx).request(method, path, **kw)
+        return make_client(ctx).request(method, path, **kw)
     except UnreachableError as exc:
         raise _Failed(str(exc)) from None
+
+
+def _call(ctx: CliContext, method: str, path: str, **kw: Any) -> Reply:
+    reply = _request(ctx, method, path, **kw)
     if reply.status != 200:
         raise _Failed(reply.error_message() or f"HTTP {reply.status}")
     return reply
@@ -179,10 +183,7 @@ def _config(ctx: CliContext, args: argparse.Namespace) -> int:
 def _setting_call(ctx: CliContext, method: str, name: str, **kw: Any) -> Reply | None:
     """A setting request; a 400 (unknown setting, bad value) is the user's error, not an
     unreachable agent, so it is printed as is."""
-    try:
-        reply = make_client(ctx).request(method, f"/agent/config/{quote(name, safe='')}", **kw)
-    except UnreachableError as exc:
-        raise _Failed(str(exc)) from None
+    reply = _request(ctx, method, f"/agent/config/{quote(name, safe='')}", **kw)
     if reply.status == 400:
         ctx.error(reply.error_message())
         return None

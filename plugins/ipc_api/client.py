@@ -79,7 +79,6 @@ class IpcClient:
         *,
         query: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
-        json_body: object = None,
     ) -> Reply:
         try:
             token = read_token(self.token_file)
@@ -90,9 +89,6 @@ class IpcClient:
         if form is not None:
             body = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
         if query:
             path = f"{path}?{urlencode(query)}"
         conn = http.client.HTTPSConnection(

@@ -11,6 +11,7 @@ import html
 import importlib
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -63,6 +64,14 @@ def _scrubbed_yaml(data: Any) -> str:
     return str(scrubber.scrub_yaml(text))
 
 
+def _config_response(read: Callable[[], Any]) -> ApiResponse:
+    try:
+        text = _scrubbed_yaml(read())
+    except Exception as exc:
+        return error(500, f"unable to scrub the configuration: {exc}")
+    return ApiResponse(200, text, YAML)
+
+
 class Endpoints:
     """The built-in handlers for one agent."""
 
@@ -96,7 +105,7 @@ class Endpoints:
     def health(self, _req: ApiRequest) -> ApiResponse:
         # No per-request log line (Datadog logs unhealthy components here at debug level):
         # the host already logs every health change once, and probes poll this often.
-        # Probes poll this; the encoding is reused while the status stays the same.
+        # The encoding is reused while the status stays the same.
         status = self.agent.health.get_ready()
         cached = self._health_cache
         if cached is None or cached[0] != status:
@@ -140,18 +149,10 @@ class Endpoints:
         return d.addCallbacks(done, failed)
 
     def config(self, _req: ApiRequest) -> ApiResponse:
-        try:
-            text = _scrubbed_yaml(self.agent.config.as_dict())
-        except Exception as exc:
-            return error(500, f"unable to scrub the configuration: {exc}")
-        return ApiResponse(200, text, YAML)
+        return _config_response(self.agent.config.as_dict)
 
     def config_by_source(self, _req: ApiRequest) -> ApiResponse:
-        try:
-            text = _scrubbed_yaml(self.agent.config.by_source())
-        except Exception as exc:
-            return error(500, f"unable to scrub the configuration: {exc}")
-        return ApiResponse(200, text, YAML)
+        return _config_response(self.agent.config.by_source)
 
     def list_runtime(self, _req: ApiRequest) -> ApiResponse:
         return ApiResponse(

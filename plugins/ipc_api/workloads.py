@@ -43,10 +43,9 @@ class WorkloadRefresher:
             JOB_NAME, self.store.refresh, interval=REFRESH_INTERVAL, blocking=True
         )
         self.job.start()
-        # The first refresh now, so the list is not empty for the first 30 seconds.
-        self.agent.workers.defer(self.store.refresh).addErrback(
-            lambda f: log.warn("Workload refresh failed: {error}", error=f.getErrorMessage())
-        )
+        # The first refresh now, so the list is not empty for the first 30 seconds; through
+        # the job, so it is counted, never overlaps a scheduled one and stop waits for it.
+        self.job.fire()
 
     def on_process_event(self, event: Mapping[str, Any]) -> None:
         """Follow runtime security's process events between two /proc scans."""

@@ -204,7 +204,7 @@ class WorkloadStore:
             self._processes[pid] = info
             self._seq += 1
             self._touched[pid] = self._seq
-            self._sync_containers()
+            self._container_changed(old.container_id if old is not None else "", container_id)
         return info
 
     def remove_process(self, pid: int) -> bool:
@@ -212,10 +212,20 @@ class WorkloadStore:
         with self._lock:
             self._seq += 1
             self._touched[pid] = self._seq
-            removed = self._processes.pop(pid, None) is not None
-            if removed:
-                self._sync_containers()
-        return removed
+            removed = self._processes.pop(pid, None)
+            if removed is not None:
+                self._container_changed(removed.container_id, "")
+        return removed is not None
+
+    def _container_changed(self, old_cid: str, new_cid: str) -> None:
+        # Called with the lock held, for one process whose container went from old_cid to
+        # new_cid: events are frequent, so only that process's containers are looked at.
+        if old_cid == new_cid:
+            return
+        if new_cid and new_cid not in self._first_seen:
+            self._first_seen[new_cid] = self._clock()
+        if old_cid and not any(p.container_id == old_cid for p in self._processes.values()):
+            self._first_seen.pop(old_cid, None)
 
     def _sync_containers(self) -> None:
         # Called with the lock held: a container lives as long as one of its processes.

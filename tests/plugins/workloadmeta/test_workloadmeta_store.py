@@ -184,6 +184,29 @@ def test_events_set_and_remove_processes_and_containers(proc):
     assert store.containers() == []
 
 
+def test_events_keep_first_seen_and_the_container_count(proc):
+    clock = Ticker()
+    store = WorkloadStore(str(proc), clock=clock)
+    store.set_process(500, container_id=CID)
+    clock.now = 1500.0
+    store.set_process(501, container_id=CID)  # joins a known container: first_seen stays
+    store.set_process(502)  # not in a container
+    assert [(c.id, c.first_seen) for c in store.containers()] == [(CID, 1000.0)]
+    store.set_process(501, container_id=CID2)  # the same pid, now in another container
+    assert [(c.id, c.first_seen) for c in store.containers()] == [(CID, 1000.0), (CID2, 1500.0)]
+    assert store.stats()["containers"] == 2
+    store.set_process(500)  # the last process of CID leaves it
+    assert [c.id for c in store.containers()] == [CID2]
+    assert store.stats()["containers"] == 1
+    clock.now = 2000.0
+    store.set_process(500, container_id=CID)  # a container seen again is new again
+    assert store.containers()[0].first_seen == 2000.0
+    store.remove_process(500)
+    store.remove_process(501)
+    assert store.containers() == []
+    assert store.stats()["containers"] == 0
+
+
 def test_refresh_merges_sources_of_the_same_process(proc):
     write_proc(proc, 10, start_ticks=3 * HZ)
     store = WorkloadStore(str(proc))
