@@ -27,12 +27,14 @@ if TYPE_CHECKING:
 
 log = Logger(namespace="checks")
 
-# The runner of each agent in this process, keyed by the agent's id (tests build several).
-_RUNNERS: dict[int, CheckRunner] = {}
+STATE = "checks"
+"""The name of this plugin's state on the agent (``agent.plugin_state``): the running
+:class:`CheckRunner`, or ``None`` before ``run`` and after ``stop``."""
 
 
 def runner_of(agent: Agent) -> CheckRunner | None:
-    return _RUNNERS.get(id(agent))
+    runner: CheckRunner | None = agent.plugin_state(STATE, lambda: None)
+    return runner
 
 
 @hookimpl
@@ -54,7 +56,8 @@ def security_agent_plugin_spec(agent: Agent) -> PluginSpec:
 @hookimpl
 def security_agent_run(agent: Agent) -> None:
     runner = CheckRunner(agent)
-    _RUNNERS[id(agent)] = runner
+    agent.drop_plugin_state(STATE)
+    agent.plugin_state(STATE, lambda: runner)
     for name, getter in (("runner", runner.runner_stats), ("aggregator", runner.aggregator_stats)):
         try:
             agent.publish(name, getter)
@@ -65,7 +68,8 @@ def security_agent_run(agent: Agent) -> None:
 
 @hookimpl
 def security_agent_stop(agent: Agent) -> Any:
-    runner = _RUNNERS.pop(id(agent), None)
+    runner = runner_of(agent)
+    agent.drop_plugin_state(STATE)
     if runner is None:
         return None
     return runner.stop()
@@ -110,7 +114,7 @@ def security_agent_cli_commands() -> Iterable[CliCommand]:
         CliCommand(
             "checks",
             "List the configured custom checks and whether they load",
-            _checks_command,
+            list_checks,  # "list" is the only subcommand
             _configure_checks,
         ),
     ]
@@ -119,7 +123,3 @@ def security_agent_cli_commands() -> Iterable[CliCommand]:
 def _configure_checks(parser: Any) -> None:
     sub = parser.add_subparsers(dest="checks_command", required=True)
     configure_list(sub.add_parser("list", help="configured checks and their state"))
-
-
-def _checks_command(ctx: Any, args: Any) -> int:
-    return list_checks(ctx, args)

@@ -41,15 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 GAUGE, RATE, COUNT, MONOTONIC_COUNT, COUNTER, HISTOGRAM, HISTORATE = range(7)
-METRIC_TYPE_NAMES = {
-    GAUGE: "gauge",
-    RATE: "rate",
-    COUNT: "count",
-    MONOTONIC_COUNT: "monotonic_count",
-    COUNTER: "counter",
-    HISTOGRAM: "histogram",
-    HISTORATE: "historate",
-}
 DEFAULT_FLUSH_INTERVAL = 15.0
 CONTEXT_EXPIRY_RUNS = 5
 """A context not submitted for this many runs is forgotten (its rate/monotonic history too),
@@ -348,10 +339,6 @@ class Aggregator:
                 sampler = CheckSampler(check_id, interval, default_host, extra_tags or [])
                 self._samplers[check_id] = sampler
             return sampler
-
-    def forget(self, check_id: str) -> None:
-        with self._lock:
-            self._samplers.pop(check_id, None)
 
     def commit(self, check_id: str) -> dict[str, list[dict[str, Any]]]:
         """Commit one run of ``check_id``; what it produced is returned and queued."""

@@ -22,19 +22,13 @@ from typing import Any
 import yaml
 from twisted.logger import Logger
 
+from host.scheduler import fnv1a64
+
 log = Logger(namespace="checks")
 
 DEFAULT_INTERVAL = 15.0
 SKIP_INSTANCE_PREFIX = "The integration refused to load the check configuration"
 CONFIG_SUFFIXES = (".yaml", ".yml")
-
-
-def fnv1a64(data: bytes) -> int:
-    """FNV-1a, 64 bits: a stable digest for check IDs (Go's agent hashes instance configs)."""
-    digest = 0xCBF29CE484222325
-    for byte in data:
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return digest
 
 
 class ConfigFileError(Exception):
@@ -52,7 +46,8 @@ class InstanceConfig:
 
     @property
     def check_id(self) -> str:
-        """``<name>:<16 hex digits>``: stable for the same name, instance and init_config."""
+        """``<name>:<16 hex digits>``: stable for the same name, instance and init_config
+        (FNV-1a like the Go agent's digest of instance configurations)."""
         digest = yaml.safe_dump(
             {"instance": self.instance, "init_config": self.init_config}, sort_keys=True
         )

@@ -8,23 +8,15 @@ de-duplicate what a retry or a replay sent twice.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plugins.sinks.records import StoredEvent
 from plugins.sinks.settings import LogsEndpoint
-from plugins.sinks.transport import Request
+from plugins.sinks.transport import Request, gzipped
 
 METRIC_TYPES = ("gauge", "count", "rate")
-
-
-def _compress(body: bytes, enabled: bool, level: int, headers: dict[str, str]) -> bytes:
-    if not enabled:
-        return body
-    headers["Content-Encoding"] = "gzip"
-    return gzip.compress(body, compresslevel=level, mtime=0)
 
 
 class LogsEncoder:
@@ -62,9 +54,8 @@ class LogsEncoder:
             "User-Agent": f"security-agent/{self._version}",
         }
         body = json.dumps(entries, separators=(",", ":")).encode()
-        body = _compress(
-            body, self.endpoint.use_compression, self.endpoint.compression_level, headers
-        )
+        if self.endpoint.use_compression:
+            body = gzipped(body, headers, self.endpoint.compression_level)
         return Request(self.endpoint.url, body, headers)
 
 
@@ -116,4 +107,4 @@ class SeriesEncoder:
             "User-Agent": f"security-agent/{self._version}",
         }
         body = json.dumps({"series": series}, separators=(",", ":"), default=str).encode()
-        return Request(self.url, _compress(body, True, 6, headers), headers)
+        return Request(self.url, gzipped(body, headers), headers)

@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from host.deadlines import wait_at_most
 from plugins.sinks.backoff import Backoff
 from plugins.sinks.records import StoredEvent, decode_event
 from plugins.sinks.settings import BatchSettings
@@ -153,22 +154,7 @@ class DeliveryLoop:
             self._retry_call = None
         if self._request is None:
             self._send_now()
-        result: defer.Deferred[bool] = defer.Deferred()
-
-        def expired() -> None:
-            if not result.called:
-                result.callback(False)
-
-        timer = self._reactor.callLater(timeout, expired)
-
-        def done(_: object) -> None:
-            if timer.active():
-                timer.cancel()
-            if not result.called:
-                result.callback(True)
-
-        waiter.addCallback(done)
-        return result
+        return wait_at_most(self._reactor, waiter, timeout, lambda: None)
 
     def close(self) -> None:
         """Stop sending and close the spool; undelivered records wait for the next start."""
@@ -203,9 +189,9 @@ class DeliveryLoop:
         log.error("Sink {sink}: dropping an event: {reason}", sink=self.name, reason=reason)
 
     def _log_drops(self, force: bool = False) -> None:
-        now = self._reactor.seconds()
         if not self._unlogged_drops.records:
             return
+        now = self._reactor.seconds()
         if (
             not force
             and self._last_drop_log is not None

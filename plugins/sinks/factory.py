@@ -125,61 +125,57 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _loop(
-    name: str,
-    url: str,
+Destination = tuple[str, str, Encoder, BatchSettings]
+"""``(track, url, encoder, batch settings)``: what one delivery loop of a sink sends where."""
+
+
+def _routes(
+    sink: str,
+    destinations: list[Destination],
     *,
-    encode: Encoder,
     plan: Plan,
-    batch: BatchSettings,
     transport: Transport,
     reactor: Any,
-) -> DeliveryLoop:
-    spool = Spool(
-        plan.spool_dir / name,
-        max_bytes=plan.spool_max_bytes,
-        fsync_interval=plan.fsync_interval,
-    )
-    return DeliveryLoop(
-        name,
-        url,
-        spool,
-        encode=encode,
-        transport=transport,
-        reactor=reactor,
-        batch=batch,
-        backoff=Backoff(plan.retry.initial_backoff, plan.retry.max_backoff),
-        request_timeout=plan.retry.request_timeout,
-        fsync_interval=plan.fsync_interval,
-    )
+) -> dict[str, DeliveryLoop]:
+    """One delivery loop per track, each with its own spool under ``<spool_dir>/<sink>-<track>``."""
+    routes = {}
+    for track, url, encode, batch in destinations:
+        name = f"{sink}-{track}"
+        spool = Spool(
+            plan.spool_dir / name,
+            max_bytes=plan.spool_max_bytes,
+            fsync_interval=plan.fsync_interval,
+        )
+        routes[track] = DeliveryLoop(
+            name,
+            url,
+            spool,
+            encode=encode,
+            transport=transport,
+            reactor=reactor,
+            batch=batch,
+            backoff=Backoff(plan.retry.initial_backoff, plan.retry.max_backoff),
+            request_timeout=plan.retry.request_timeout,
+            fsync_interval=plan.fsync_interval,
+        )
+    return routes
 
 
 def build_datadog(plan: Plan, agent: Any, transport: Transport | None = None) -> NetworkSink:
     transport = transport or TreqTransport(agent.reactor, plan.retry.request_timeout)
     api_key = agent.config.get_str("api_key")
-    routes = {}
-    for endpoint in plan.endpoints:
-        track = endpoint.product.track
-        encoder = LogsEncoder(endpoint, api_key, agent.hostname, agent.version)
-        routes[track] = _loop(
-            f"datadog-{track}",
+    destinations: list[Destination] = [
+        (
+            endpoint.product.track,
             endpoint.url,
-            encode=encoder,
-            plan=plan,
-            batch=endpoint.batch,
-            transport=transport,
-            reactor=agent.reactor,
+            LogsEncoder(endpoint, api_key, agent.hostname, agent.version),
+            endpoint.batch,
         )
+        for endpoint in plan.endpoints
+    ]
     series = SeriesEncoder(plan.series_url, api_key, agent.hostname, agent.version)
-    routes["metrics"] = _loop(
-        "datadog-metrics",
-        plan.series_url,
-        encode=series,
-        plan=plan,
-        batch=plan.series_batch,
-        transport=transport,
-        reactor=agent.reactor,
-    )
+    destinations.append(("metrics", plan.series_url, series, plan.series_batch))
+    routes = _routes("datadog", destinations, plan=plan, transport=transport, reactor=agent.reactor)
     return NetworkSink("datadog", routes, transport, {"metrics": series_problem})
 
 
@@ -188,17 +184,10 @@ def build_otlp(plan: Plan, agent: Any, transport: Transport | None = None) -> Ne
     encoder = OtlpEncoder(
         plan.otlp_url, plan.otlp_headers, agent.hostname, agent.version, plan.otlp_compression
     )
-    routes = {}
-    for track in sorted(plan.otlp_tracks):
-        routes[track] = _loop(
-            f"otlp-{track}",
-            plan.otlp_url,
-            encode=encoder,
-            plan=plan,
-            batch=plan.otlp_batch,
-            transport=transport,
-            reactor=agent.reactor,
-        )
+    destinations: list[Destination] = [
+        (track, plan.otlp_url, encoder, plan.otlp_batch) for track in sorted(plan.otlp_tracks)
+    ]
+    routes = _routes("otlp", destinations, plan=plan, transport=transport, reactor=agent.reactor)
     return NetworkSink("otlp", routes, transport)
 
 

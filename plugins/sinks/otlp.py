@@ -6,13 +6,12 @@ agent's identity are attributes, so collectors can route and de-duplicate on the
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from plugins.sinks.records import StoredEvent
-from plugins.sinks.transport import Request
+from plugins.sinks.transport import Request, gzipped
 
 SEVERITY_INFO = 9
 
@@ -73,6 +72,5 @@ class OtlpEncoder:
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
         if self._compress:
-            headers["Content-Encoding"] = "gzip"
-            body = gzip.compress(body, compresslevel=6, mtime=0)
+            body = gzipped(body, headers)
         return Request(self.url, body, headers)

@@ -129,6 +129,24 @@ def positive_duration(config: Any, key: str) -> float:
     return _positive(config, key, config.get_duration(key))
 
 
+def batch_settings(config: Any, prefix: str) -> BatchSettings:
+    """``<prefix>batch_wait``, ``batch_max_size`` and ``batch_max_content_size``, all positive
+    (Datadog's logs endpoint keys, which the OTLP sink borrows)."""
+    return BatchSettings(
+        wait=positive_duration(config, prefix + "batch_wait"),
+        max_size=int(
+            _positive(config, prefix + "batch_max_size", config.get_int(prefix + "batch_max_size"))
+        ),
+        max_content_size=int(
+            _positive(
+                config,
+                prefix + "batch_max_content_size",
+                config.get_size(prefix + "batch_max_content_size"),
+            )
+        ),
+    )
+
+
 def parse_host_port(config: Any, key: str) -> tuple[str, int]:
     """``logs_dd_url`` is ``host:port`` (Datadog's format); IPv6 hosts in brackets."""
     value = config.get_str(key).strip()
@@ -175,21 +193,12 @@ def logs_endpoint(config: Any, product: Product) -> LogsEndpoint:
     level = config.get_int(p + "compression_level")
     if not 0 <= level <= 9:
         raise config.value_error(p + "compression_level", f"must be 0 to 9, got {level}")
-    batch = BatchSettings(
-        wait=_positive(config, p + "batch_wait", config.get_duration(p + "batch_wait")),
-        max_size=int(_positive(config, p + "batch_max_size", config.get_int(p + "batch_max_size"))),
-        max_content_size=int(
-            _positive(
-                config, p + "batch_max_content_size", config.get_size(p + "batch_max_content_size")
-            )
-        ),
-    )
     return LogsEndpoint(
         product=product,
         url=_url(scheme, host, port, LOGS_PATH),
         use_compression=config.get_bool(p + "use_compression"),
         compression_level=level,
-        batch=batch,
+        batch=batch_settings(config, p),
     )
 
 
@@ -214,23 +223,7 @@ def otlp_url(config: Any) -> str:
 
 
 def otlp_batch(config: Any) -> BatchSettings:
-    return BatchSettings(
-        wait=_positive(
-            config, "sinks.otlp.batch_wait", config.get_duration("sinks.otlp.batch_wait")
-        ),
-        max_size=int(
-            _positive(
-                config, "sinks.otlp.batch_max_size", config.get_int("sinks.otlp.batch_max_size")
-            )
-        ),
-        max_content_size=int(
-            _positive(
-                config,
-                "sinks.otlp.batch_max_content_size",
-                config.get_size("sinks.otlp.batch_max_content_size"),
-            )
-        ),
-    )
+    return batch_settings(config, "sinks.otlp.")
 
 
 def otlp_headers(config: Any) -> dict[str, str]:
@@ -241,18 +234,14 @@ def otlp_headers(config: Any) -> dict[str, str]:
 
 
 def retry_settings(config: Any) -> RetrySettings:
-    initial = _positive(
-        config, "sinks.retry.initial_backoff", config.get_duration("sinks.retry.initial_backoff")
-    )
+    initial = positive_duration(config, "sinks.retry.initial_backoff")
     maximum = config.get_duration("sinks.retry.max_backoff")
     if maximum < initial:
         raise config.value_error(
             "sinks.retry.max_backoff",
             f"must be at least sinks.retry.initial_backoff ({initial:g}s), got {maximum:g}s",
         )
-    timeout = _positive(
-        config, "sinks.request_timeout", config.get_duration("sinks.request_timeout")
-    )
+    timeout = positive_duration(config, "sinks.request_timeout")
     return RetrySettings(initial, maximum, timeout)
 
 

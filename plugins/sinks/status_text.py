@@ -6,6 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def _counts(s: Mapping[str, Any]) -> str:
+    """A network sink's or one destination's delivery figures."""
+    return (
+        f"{s['sent']} sent | {s['retried']} retried | {s['queued_records']} queued "
+        f"({s['queued_bytes']} bytes) | {s['dropped']} dropped"
+    )
+
+
 def render(stats: Mapping[str, Mapping[str, Any]]) -> str:
     lines: list[str] = []
     for name, s in stats.items():
@@ -15,16 +23,9 @@ def render(stats: Mapping[str, Mapping[str, Any]]) -> str:
                 f"{s['directory']}, {s['rotations']} rotation(s)"
             )
         else:
-            lines.append(
-                f"{name}: {s['sent']} sent | {s['retried']} retried | {s['queued_records']} "
-                f"queued ({s['queued_bytes']} bytes) | {s['dropped']} dropped"
-            )
+            lines.append(f"{name}: {_counts(s)}")
             for track, d in s.get("destinations", {}).items():
-                lines.append(
-                    f"  {track} -> {d['url']}: {d['sent']} sent | {d['retried']} retried | "
-                    f"{d['queued_records']} queued ({d['queued_bytes']} bytes) | "
-                    f"{d['dropped']} dropped"
-                )
+                lines.append(f"  {track} -> {d['url']}: {_counts(d)}")
         if s.get("last_error"):
             lines.append(f"  last error: {s['last_error']}")
     return "\n".join(lines) if lines else "No event sinks enabled"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import gzip
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -26,6 +27,13 @@ class Response:
     status: int
     reason: str
     body: bytes
+
+
+def gzipped(body: bytes, headers: dict[str, str], level: int = 6) -> bytes:
+    """``body`` gzipped without a timestamp (the same batch gives the same bytes), and
+    ``Content-Encoding`` set in ``headers``."""
+    headers["Content-Encoding"] = "gzip"
+    return gzip.compress(body, compresslevel=level, mtime=0)
 
 
 class Outcome(enum.Enum):
