@@ -33,8 +33,6 @@ from plugins.secl.model import RUNTIME_MODEL, FieldSpec, Model
 from plugins.secl.reference import ReferenceEvaluator
 from plugins.secl.variables import VariableStore
 
-ANY_TYPE = "*"
-
 
 @dataclass(frozen=True)
 class RuleDefinition:

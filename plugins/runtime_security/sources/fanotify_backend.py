@@ -107,8 +107,10 @@ class RawFileEvent:
     new_path: str = ""
 
 
-def _errno_text(code: int) -> str:
-    return f"[Errno {code}] {os.strerror(code)}"
+def libc_error(call: str) -> OSError:
+    """The OSError of the libc call that just failed, with its errno (read right after it)."""
+    code = ctypes.get_errno()
+    return OSError(code, f"{call}: {os.strerror(code)}")
 
 
 class Fanotify:
@@ -130,8 +132,7 @@ class Fanotify:
             os.O_RDONLY | os.O_LARGEFILE,
         )
         if fd < 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"fanotify_init: {os.strerror(code)}")
+            raise libc_error("fanotify_init")
         self.fd = fd
         try:
             for path in self.paths:
@@ -153,8 +154,7 @@ class Fanotify:
                 self.fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, -1, path.encode()
             )
         if rc < 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"fanotify_mark(FAN_MARK_FILESYSTEM, {path}): {os.strerror(code)}")
+            raise libc_error(f"fanotify_mark(FAN_MARK_FILESYSTEM, {path})")
         self._marks.append((path, mask))
         fsid = self._fsid(path)
         if fsid not in self._mount_fds:
@@ -165,8 +165,7 @@ class Fanotify:
         # statfs f_fsid is what fanotify reports as fsid; read it through ctypes statfs.
         buf = ctypes.create_string_buffer(120)
         if _libc.statfs(path.encode(), buf) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"statfs({path}): {os.strerror(code)}")
+            raise libc_error(f"statfs({path})")
         # struct statfs on 64-bit: 7 longs (type, bsize, blocks, bfree, bavail, files, ffree)
         return buf.raw[56:64]
 

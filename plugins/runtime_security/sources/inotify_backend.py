@@ -21,6 +21,7 @@ from .fanotify_backend import (
     FAN_OPEN,
     FAN_RENAME,
     RawFileEvent,
+    libc_error,
 )
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -73,8 +74,7 @@ class Inotify:
     def open(self) -> None:
         fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"inotify_init1: {os.strerror(code)}")
+            raise libc_error("inotify_init1")
         self.fd = fd
         try:
             for path in self.paths:
@@ -92,8 +92,7 @@ class Inotify:
     def _watch(self, path: str) -> None:
         wd = _libc.inotify_add_watch(self.fd, path.encode(), WATCH_MASK)
         if wd < 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"inotify_add_watch({path}): {os.strerror(code)}")
+            raise libc_error(f"inotify_add_watch({path})")
         self._wds[wd] = path
 
     def close(self) -> None:

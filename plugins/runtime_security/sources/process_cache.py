@@ -392,10 +392,7 @@ class ProcessCache:
         full = dict(self.snapshot(entry))
         ancestors: list[dict[str, Any]] = []
         if entry.ppid > 0 and entry.ppid != entry.pid and depth < MAX_ANCESTORS:
-            with self._lock:
-                parent = self._entries.get(entry.ppid)
-            if parent is None:
-                parent = self.entry(entry.ppid)
+            parent = self.entry(entry.ppid)
             if parent.path or parent.comm:
                 above = self._full(parent, depth + 1)["ancestors"]
                 ancestors = [self.snapshot(parent), *above[: MAX_ANCESTORS - 1]]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from support import entry_point, make_agent, plugin_module
 from twisted.internet.testing import MemoryReactorClock
@@ -96,3 +97,30 @@ def start(agent) -> AgentService:
 
 def service_of(agent):
     return plugins.runtime_security._service(agent)
+
+
+@contextmanager
+def running_plugin(
+    tmp_path, policies_dir, policy_options: str = ""
+) -> Iterator[tuple[object, object, CaptureSink, ThreadedFakeReactor]]:
+    """An agent running the plugin on ``policies_dir`` with every kernel source and the self
+    test off, so tests feed events straight to the service; yields (agent, service, sink,
+    reactor) and stops the agent afterwards. ``policy_options`` adds lines under
+    ``policies:`` (each indented four spaces, newline-terminated)."""
+    reactor = ThreadedFakeReactor()
+    sink = CaptureSink()
+    config = (
+        "runtime_security_config:\n"
+        "  enabled: true\n"
+        f"  policies:\n    dir: {policies_dir}\n{policy_options}"
+        "  sources: {process: false, file: false, audit: false}\n"
+        "  self_test: {enabled: false}\n"
+    )
+    agent = runtime_agent(reactor, tmp_path, config, sink)
+    svc = start(agent)
+    reactor.pump(lambda: service_of(agent) is not None and service_of(agent).started)
+    try:
+        yield agent, service_of(agent), sink, reactor
+    finally:
+        svc.stopService()
+        reactor.pump(timeout=0.1)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from rs_plugin_support import CaptureSink, ThreadedFakeReactor, runtime_agent, service_of, start
+from rs_plugin_support import CaptureSink, running_plugin, runtime_agent
 
 from host.status import collect_status
 
@@ -75,21 +75,8 @@ def env_dirs(tmp_path):
 
 @pytest.fixture
 def running(tmp_path, env_dirs):
-    reactor = ThreadedFakeReactor()
-    sink = CaptureSink()
-    config = (
-        "runtime_security_config:\n"
-        "  enabled: true\n"
-        f"  policies:\n    dir: {env_dirs}\n"
-        "  sources: {process: false, file: false, audit: false}\n"
-        "  self_test: {enabled: false}\n"
-    )
-    agent = runtime_agent(reactor, tmp_path, config, sink)
-    svc = start(agent)
-    reactor.pump(lambda: service_of(agent) is not None and service_of(agent).started)
-    yield agent, service_of(agent), sink, reactor
-    svc.stopService()
-    reactor.pump(timeout=0.1)
+    with running_plugin(tmp_path, env_dirs) as started:
+        yield started
 
 
 def test_spec_starts_early_as_a_security_component(running):

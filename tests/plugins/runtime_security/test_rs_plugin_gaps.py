@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from rs_plugin_support import CaptureSink, ThreadedFakeReactor, runtime_agent, service_of, start
+from rs_plugin_support import CaptureSink, running_plugin, runtime_agent
 from support import FakeReactor
 
 from host.bootstrap import StartupError
@@ -76,21 +76,9 @@ def policies(tmp_path):
 
 @pytest.fixture
 def running(tmp_path, policies):
-    reactor = ThreadedFakeReactor()
-    sink = CaptureSink()
-    config = (
-        "runtime_security_config:\n"
-        "  enabled: true\n"
-        f"  policies:\n    dir: {policies}\n    watch: false\n"
-        "  sources: {process: false, file: false, audit: false}\n"
-        "  self_test: {enabled: false}\n"
-    )
-    agent = runtime_agent(reactor, tmp_path, config, sink)
-    svc = start(agent)
-    reactor.pump(lambda: service_of(agent) is not None and service_of(agent).started)
-    yield service_of(agent), sink, reactor
-    svc.stopService()
-    reactor.pump(timeout=0.1)
+    with running_plugin(tmp_path, policies, "    watch: false\n") as started:
+        _agent, service, sink, reactor = started
+        yield service, sink, reactor
 
 
 # -- the process cache's pids ----------------------------------------------------------------
