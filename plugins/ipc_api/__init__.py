@@ -18,9 +18,9 @@ from twisted.logger import Logger
 
 from host import CliCommand, FatalStartError, PluginSpec, StatusSection, hookimpl
 from plugins.ipc_api import cli
-from plugins.ipc_api.address import listen_address
-from plugins.ipc_api.auth_token import read_token, token_path
 from plugins.ipc_api.server import IpcServer
+from plugins.ipc_client.address import listen_address
+from plugins.ipc_client.auth_token import read_token, token_path
 
 if TYPE_CHECKING:
     from host.agent import Agent

@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.logger import Logger
 
+from plugins.ipc_client.files import cert_paths
+
 log = Logger(namespace="ipc_api")
 
-CERT_FILE = "ipc_api_cert.pem"
-KEY_FILE = "ipc_api_key.pem"
 KEY_SIZE = 2048
 VALIDITY = datetime.timedelta(days=3650)
 RENEW_BEFORE = datetime.timedelta(days=1)
@@ -39,10 +39,6 @@ class CertificatePair:
     key_path: Path
     cert_pem: bytes
     key_pem: bytes
-
-
-def cert_paths(run_path: str) -> tuple[Path, Path]:
-    return Path(run_path) / CERT_FILE, Path(run_path) / KEY_FILE
 
 
 def generate(hosts: tuple[str, ...] = HOSTS) -> tuple[bytes, bytes]:

@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from host.plugin_types import CliCommand
-from plugins.ipc_api.address import listen_address
-from plugins.ipc_api.auth_token import token_path
-from plugins.ipc_api.certificate import cert_paths
-from plugins.ipc_api.client import IpcClient, Reply, UnreachableError
+from plugins.ipc_client import client_for
+from plugins.ipc_client.client import IpcClient, Reply, UnreachableError
 
 if TYPE_CHECKING:
     from host.cli_context import CliContext
@@ -43,13 +41,7 @@ class _Failed(Exception):
 
 
 def make_client(ctx: CliContext) -> IpcClient:
-    agent = ctx.agent()
-    cert, _key = cert_paths(agent.run_path)
-    return IpcClient(
-        listen_address(agent.config, warn=False),
-        token_path(agent.config, agent.run_path),
-        cert,
-    )
+    return client_for(ctx.agent())
 
 
 def _request(ctx: CliContext, method: str, path: str, **kw: Any) -> Reply:

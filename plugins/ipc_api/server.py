@@ -8,14 +8,14 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from host.plugin_types import ApiRoute
-from plugins.ipc_api.address import ListenAddress, listen_address
-from plugins.ipc_api.auth_token import fetch_or_create_token, token_path
 from plugins.ipc_api.certificate import load_or_create
 from plugins.ipc_api.endpoints import Endpoints
 from plugins.ipc_api.routes import RouteTable
 from plugins.ipc_api.tls import server_options
 from plugins.ipc_api.web import ApiResource, ApiSite
 from plugins.ipc_api.workloads import WorkloadRefresher
+from plugins.ipc_client.address import ListenAddress, listen_address
+from plugins.ipc_client.auth_token import fetch_or_create_token, token_path
 
 if TYPE_CHECKING:
     from host.agent import Agent

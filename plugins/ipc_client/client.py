@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from plugins.ipc_api.address import ListenAddress
-from plugins.ipc_api.auth_token import read_token
+from plugins.ipc_client.address import ListenAddress
+from plugins.ipc_client.auth_token import read_token
 
 DEFAULT_TIMEOUT = 60.0
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from host import CliCommand
-from plugins.runtime_security.api_client import ApiError, call
 from plugins.runtime_security.policy_loader import (
     PolicySet,
     host_facts,
@@ -225,9 +224,26 @@ def _policy_eval(ctx: CliContext, args: argparse.Namespace) -> int:
 # -- talking to the running agent -----------------------------------------------------------
 
 
+class ApiError(Exception):
+    """The agent could not be asked, or answered with an error; one line."""
+
+
 def _api(ctx: CliContext, method: str, path: str) -> Any:
-    agent = ctx.agent()
-    return call(agent.config, agent.run_path, method, path)
+    """The decoded JSON answer of the running agent, through the command API's own client
+    (same address, token and certificate rules as ``security-agent status``)."""
+    from host.config import ConfigError
+    from plugins.ipc_client import UnreachableError, client_for
+
+    try:
+        reply = client_for(ctx.agent()).request(method, path)
+    except (UnreachableError, ConfigError, ValueError) as exc:
+        raise ApiError(str(exc)) from None
+    if reply.status != 200:
+        raise ApiError(reply.error_message() or f"HTTP {reply.status}")
+    try:
+        return json.loads(reply.body or b"null")
+    except ValueError:
+        raise ApiError(f"invalid JSON from the agent: {reply.text[:200]}") from None
 
 
 def _policy_reload(ctx: CliContext, _args: argparse.Namespace) -> int:

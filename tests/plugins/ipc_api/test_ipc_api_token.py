@@ -12,7 +12,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 
 import plugins.ipc_api
 from host.bootstrap import StartupError
-from plugins.ipc_api.auth_token import AuthTokenError, fetch_or_create_token, token_path
+from plugins.ipc_client.auth_token import AuthTokenError, fetch_or_create_token, token_path
 
 
 def test_token_created_as_64_hex_chars_mode_0600(tmp_path):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from host import ApiResponse, ApiRoute
-from plugins.ipc_api.address import loopback_interface
 from plugins.ipc_api.auth import check_authorization
 from plugins.ipc_api.endpoints import version_struct
 from plugins.ipc_api.routes import DuplicateRouteError, RouteTable
+from plugins.ipc_client.address import loopback_interface
 
 TOKEN = b"a" * 64
 

@@ -9,6 +9,7 @@ import json
 import pytest
 from support import FakeReactor, entry_point, make_agent
 
+import plugins.ipc_api
 import plugins.runtime_security
 from host.bootstrap import AgentOptions
 from host.cli_context import CliContext
@@ -19,8 +20,10 @@ def run_cli(tmp_path, *argv, config=""):
     parser = argparse.ArgumentParser(prog="runtime")
     cli.configure(parser)
     args = parser.parse_args(argv)
-    agent = make_agent(FakeReactor(), [entry_point("runtime_security", plugins.runtime_security)],
-                       config, tmp_path=tmp_path)  # fmt: skip
+    # ipc_api declares the command API's settings the reload/self-test client reads
+    plugins_ = [entry_point("runtime_security", plugins.runtime_security),
+                entry_point("ipc_api", plugins.ipc_api)]  # fmt: skip
+    agent = make_agent(FakeReactor(), plugins_, config, tmp_path=tmp_path)
     out, err = io.StringIO(), io.StringIO()
     ctx = CliContext(options=AgentOptions(), stdout=out, stderr=err, _agent=agent)
     code = cli.run(ctx, args)
