@@ -68,7 +68,8 @@ class RuleEngine:
         """Make ``policies`` the rules every following event meets."""
         self.policies = policies
 
-    def handle(self, event: Mapping[str, Any]) -> None:
+    def handle(self, event: Mapping[str, Any]) -> list[str]:
+        """Evaluate one event; returns the ids of the rules it matched."""
         counters = self.counters
         counters.received += 1
         etype = event.get("type")
@@ -85,6 +86,7 @@ class RuleEngine:
             pid = (event.get("process") or {}).get("pid")
             if isinstance(pid, int):
                 policies.variables.forget_process(pid)
+        return matched
 
     def _fire(self, policies: PolicySet, rule: RuleState, event: Mapping[str, Any]) -> None:
         counters = self.rules.setdefault(rule.id, RuleCounters())

@@ -9,7 +9,10 @@ audit event of a process the cache could not resolve (forked and gone before the
 source read the fork) is held back ``RESOLVE_RETRY`` seconds and evaluated with the process
 as the cache knows it then (``processResolvedLate`` / ``processUnresolved`` in status).
 Reloads keep the values of ``set`` variables still declared with the same type
-(:mod:`.variable_carry`). ``reload`` builds a new policy set in a worker and swaps it in when built;
+(:mod:`.variable_carry`). In-process, the file source asks the kernel only for the event types
+the loaded rules can match, and a file event no rule can match by its path or name becomes a
+discarder (the kernel drops that file's later events of the type); both are redone at each
+swap. ``reload`` builds a new policy set in a worker and swaps it in when built;
 reloads never overlap (a request during a reload runs once it is over).
 """
 
@@ -43,6 +46,7 @@ from plugins.runtime_security.sources import (
     Source,
     is_unresolved,
 )
+from plugins.runtime_security.sources.file_source import DISCARD_BITS
 from plugins.runtime_security.variable_carry import carry_variables
 
 PROCESS_LIFECYCLE = frozenset({"exec", "fork", "exit"})
@@ -73,7 +77,13 @@ def build_sources(settings: RuntimeSettings, cache: ProcessCache) -> list[Source
             os.makedirs(settings.self_test_dir, mode=0o700, exist_ok=True)
             paths.append(settings.self_test_dir)
         sources.append(
-            FileSource(cache, paths, backend=settings.file_backend, mask=settings.file_mask)
+            FileSource(
+                cache,
+                paths,
+                backend=settings.file_backend,
+                mask=settings.file_mask,
+                max_discarders=settings.max_discarders if settings.kernel_filters else 0,
+            )
         )
     if settings.audit_source:
         sources.append(AuditSource(cache))
@@ -150,8 +160,9 @@ class RuntimeSecurityService:
             self.listener.run()
         else:
             self.sources = build_sources(self.settings, self.cache)
+            self._apply_interest()
             for source in self.sources:
-                source.start(self.on_source_event)
+                source.start(self.on_source_event, self.on_source_burst)
                 stats = source.stats()
                 if not stats.active:
                     log.warn(
@@ -207,13 +218,19 @@ class RuntimeSecurityService:
     # -- events ---------------------------------------------------------------------------------
 
     def on_source_event(self, event: dict[str, Any]) -> None:
-        """Called from a source's reader thread: queue the event for the reactor thread."""
+        """Called from a source's reader thread: queue the event for the reactor thread,
+        which ``on_source_burst`` wakes once the source has read what the kernel had."""
         with self._pending_lock:
             if len(self._pending) >= MAX_PENDING:
                 self.queue_drops += 1
                 return
             self._pending.append(event)
-            if self._drain_scheduled:
+
+    def on_source_burst(self) -> None:
+        """Called from a source's reader thread after a read: wake the reactor (once, if
+        events wait and no drain is already on its way)."""
+        with self._pending_lock:
+            if self._drain_scheduled or not self._pending:
                 return
             self._drain_scheduled = True
         self.reactor.callFromThread(self._drain)
@@ -265,10 +282,52 @@ class RuntimeSecurityService:
                 self._evaluate({**held, "process": process})
 
     def _evaluate(self, event: dict[str, Any]) -> None:
-        if event.get("type") in PROCESS_LIFECYCLE:
+        etype = event.get("type")
+        if etype in PROCESS_LIFECYCLE:
             # Other plugins follow processes (the workload list) through a host hook.
             self.agent.call_each("security_agent_process_event", agent=self.agent, event=event)
-        self.engine.handle(event)
+        matched = self.engine.handle(event)
+        if (
+            not matched
+            and isinstance(etype, str)
+            and etype in DISCARD_BITS
+            and event.get("source") == "file"
+        ):
+            self._offer_discarder(etype, event)
+
+    def _file_sources(self) -> list[FileSource]:
+        return [s for s in self.sources if isinstance(s, FileSource)]
+
+    def _offer_discarder(self, etype: str, event: dict[str, Any]) -> None:
+        """The event matched nothing: when no rule of its type can match its file whatever
+        the rest of the event, have the kernel drop that file's events of the type."""
+        if self.engine.probes:  # a self-test sees every event: keep them coming meanwhile
+            return
+        file = (event.get(etype) or {}).get("file") or {}
+        path = file.get("path")
+        if not isinstance(path, str) or not path:
+            return
+        values = {f"{etype}.file.path": path, f"{etype}.file.name": file.get("name", "")}
+        if self.engine.policies.ruleset.can_match(etype, values):
+            return
+        for source in self._file_sources():
+            source.discard(path, etype)
+
+    def _apply_interest(self) -> None:
+        """Narrow the file sources to the event types the loaded rules can match (this also
+        lifts the discarders, which were judged against the previous rules)."""
+        if not self.settings.kernel_filters:
+            return
+        types = self.engine.policies.ruleset.event_types()
+        for source in self._file_sources():
+            try:
+                source.restrict(types)
+            except OSError as exc:
+                log.warn(
+                    "runtime security file source: could not narrow the kernel events to the "
+                    "rules: {error}",
+                    error=exc,
+                )
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -292,6 +351,7 @@ class RuntimeSecurityService:
         # In the reactor thread, right before the swap: no action can write in between.
         carry_variables(self.engine.policies.variables, policies.variables)
         self.engine.swap(policies)
+        self._apply_interest()
         self.reloads += 1
         for problem in policies.errors:
             log.error("policy error: {problem}", problem=problem)

@@ -27,6 +27,10 @@ ENFORCEMENT = "runtime_security_config.enforcement.enabled"
 SELF_TEST = "runtime_security_config.self_test.enabled"
 HASH_MAX_SIZE = "runtime_security_config.hash.max_file_size"
 DROPS_INTERVAL = "runtime_security_config.drops.poll_interval"
+# Datadog's switch for in-kernel approvers and discarders; here it narrows the file source's
+# kernel events to the rules' types and enables discarders (fanotify ignore marks).
+KERNEL_FILTERS = "runtime_security_config.enable_kernel_filters"
+MAX_DISCARDERS = "runtime_security_config.fim.max_discarders"
 
 DEFAULT_POLICIES_DIR = "/etc/security-agent/runtime-security.d"
 # Directories whose changes matter and change rarely: watching a busy tree (/tmp, /var)
@@ -60,6 +64,15 @@ def declare(schema: Any) -> None:
     schema.declare(SELF_TEST, True, description="run the self-test at start")
     schema.declare(HASH_MAX_SIZE, "5MB", description="largest file the 'hash' action reads")
     schema.declare(DROPS_INTERVAL, "1s", description="how often source drop counters are read")
+    schema.declare(
+        KERNEL_FILTERS,
+        True,
+        description="ask the kernel only for file events the loaded rules can match, and "
+        "have it drop the events of files no rule can match (discarders)",
+    )
+    schema.declare(
+        MAX_DISCARDERS, 4096, description="files that may carry a discarder at once (0: none)"
+    )
 
 
 def _pick(agent: Any, key: str) -> Any:
@@ -87,6 +100,8 @@ class RuntimeSettings:
     hash_max_size: int
     drops_interval: float
     run_path: str
+    kernel_filters: bool = True
+    max_discarders: int = 4096
 
     @property
     def self_test_dir(self) -> str:
@@ -121,6 +136,9 @@ class RuntimeSettings:
                 f"expected some of {', '.join(EVENT_BITS)}; to watch no file, set "
                 f"{SOURCE_FILE} to false",
             )
+        max_discarders = config.get_int(MAX_DISCARDERS)
+        if max_discarders < 0:
+            raise config.value_error(MAX_DISCARDERS, f"must be 0 or more, got {max_discarders}")
         try:
             file_mask = event_mask(events)
         except ValueError as exc:
@@ -140,4 +158,6 @@ class RuntimeSettings:
             hash_max_size=max_size,
             drops_interval=interval,
             run_path=agent.run_path,
+            kernel_filters=config.get_bool(KERNEL_FILTERS),
+            max_discarders=max_discarders,
         )

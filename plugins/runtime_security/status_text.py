@@ -27,6 +27,15 @@ def render(data: Mapping[str, Any]) -> str:
     for s in data["sources"]:
         state = "active" if s["active"] else f"inactive ({s['reason']})"
         lines.append(f"  {s['name']}: {state}, events {s['events']}, drops {s['drops']}")
+        detail = s.get("detail") or {}
+        if "kernel_events" in detail:
+            lines.append(f"    kernel events: {', '.join(detail['kernel_events']) or 'none'}")
+        discarders = detail.get("discarders")
+        if discarders:
+            lines.append(
+                f"    discarders: {discarders['active']} active, {discarders['added']} added, "
+                f"{discarders['lifted']} lifted, {discarders['evicted']} evicted"
+            )
     if not data["sources"]:
         lines.append("  none in this process")
     st = data["selfTests"]

@@ -354,6 +354,33 @@ class RuleSet:
                 self.eval_errors += 1
         return out
 
+    # what sources may skip -------------------------------------------------------------------
+    def event_types(self) -> frozenset[str] | None:
+        """The event types some rule can match; None when a rule names no event type (it
+        meets events of every type). A source may leave the others unread."""
+        types = set()
+        for rule in self._ordered:
+            if rule.event_type is None:
+                return None
+            types.add(rule.event_type)
+        return frozenset(types)
+
+    def can_match(self, event_type: str, values: Mapping[str, Any]) -> bool:
+        """Whether some rule could match an event of ``event_type`` whose fields named in
+        ``values`` (SECL names, ``open.file.path``) take those values, whatever its other
+        fields. False only when every rule of the type is indexed by one of these fields and
+        the index rejects the value: the verdict behind discarders (Datadog's name for values
+        no rule can match, which the kernel is then asked to drop)."""
+        bucket = self._buckets.get(event_type, self._fallback)
+        if bucket.always:
+            return True
+        for name, index in bucket.fields.items():
+            if name not in values or index.length:
+                return True
+            if index.rules_for(values[name]):
+                return True
+        return False
+
     # introspection ---------------------------------------------------------------------------
     def approvers(self) -> dict[str, Approvers]:
         """Per rule id, its approvers (field name -> values); empty for rules without."""

@@ -9,7 +9,9 @@ read from the reactor thread at any time.
 Threading: every kernel source reads in its own daemon thread and calls ``callback`` from
 that thread, one event at a time, never concurrently for the same source. A callback that
 must touch reactor state should hop over with ``reactor.callFromThread``; a callback that
-raises is counted in ``stats().callback_errors`` and the source keeps going.
+raises is counted in ``stats().callback_errors`` and the source keeps going. ``on_burst``
+(optional) is called from the same thread after each read of what the kernel had queued: a
+consumer that queues events can wake its own thread once per burst instead of per event.
 """
 
 from __future__ import annotations
@@ -78,18 +80,20 @@ class Source(ABC):
         self._active = False
         self._reason = "not started"
         self._callback: Callback | None = None
+        self._on_burst: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = -1, -1
 
     # -- public API -------------------------------------------------------------------------
 
-    def start(self, callback: Callback) -> None:
+    def start(self, callback: Callback, on_burst: Callable[[], None] | None = None) -> None:
         """Open the kernel interface and start the reader thread. Never raises because the
         kernel refused: the source then stays inactive and ``stats().reason`` says why."""
         if self._thread is not None:
             raise RuntimeError(f"{self.name} source already started")
         self._callback = callback
+        self._on_burst = on_burst
         self._stopping.clear()
         try:
             self._open()
@@ -196,6 +200,8 @@ class Source(ABC):
                     if busy and self._stopping.wait(self.coalesce):
                         break
                     self._read_ready()
+                    if self._on_burst is not None:
+                        self._on_burst()
                 if now - last_tick >= 1.0:
                     last_tick = now
                     self._tick()

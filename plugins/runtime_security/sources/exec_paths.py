@@ -3,7 +3,8 @@ FAN_OPEN_EXEC (with pid, directory handle and name) on the filesystems holding e
 
 execve opens the binary, then its ELF interpreter; both are reported, and the fanotify event
 is queued before the process connector's exec message is sent, so draining this group when
-the exec message is handled finds the path. Interpreters (ld-linux, ld-musl) are skipped.
+the exec message is handled finds the path. Interpreters (ld-linux, ld-musl) are skipped, and
+discarded: the kernel stops reporting their opens, half of this group's events otherwise.
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ class ExecPaths:
         if fan is None:
             return
         for raw in fan.read():
-            if raw.mask & FAN_OPEN_EXEC and not _is_interpreter(raw.path):
-                self._paths[raw.pid] = raw.path
-                self._paths.move_to_end(raw.pid)
+            if not raw.mask & FAN_OPEN_EXEC:
+                continue
+            if _is_interpreter(raw.path):
+                fan.discard(raw.path, FAN_OPEN_EXEC)
+                continue
+            self._paths[raw.pid] = raw.path
+            self._paths.move_to_end(raw.pid)
         while len(self._paths) > MAX_PIDS:
             self._paths.popitem(last=False)
 

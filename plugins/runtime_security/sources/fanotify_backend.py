@@ -5,6 +5,15 @@ on a descriptor of the marked filesystem.
 A filesystem mark sees every event on that filesystem, so events are filtered in user space
 to the watched path prefixes; directory handles are cached (a rename or removal of a
 directory empties the cache, since it may have moved every path below it).
+
+Discarders (Datadog's name for values no rule can match, dropped in the kernel): a file whose
+events cannot matter gets an inode mark with an ignored mask, so the kernel stops queueing
+those events for it. Files outside the watched paths are discarded this way by the backend
+itself (``discard_unwatched``); callers discard watched files no rule can match with
+:meth:`Fanotify.discard`. A discarder is tied to the inode while its verdict is tied to the
+path, so a link or rename that gives a discarded inode a new name lifts it (the new name may
+matter), and :meth:`Fanotify.flush_discarders` lifts them all (a policy reload). Their number
+is bounded: each marked inode stays in the kernel's inode cache.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ import ctypes.util
 import errno
 import os
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -41,7 +52,12 @@ FAN_REPORT_DFID_NAME = FAN_REPORT_DIR_FID | FAN_REPORT_NAME
 
 FAN_MARK_ADD = 0x1
 FAN_MARK_REMOVE = 0x2
+FAN_MARK_DONT_FOLLOW = 0x4
+FAN_MARK_IGNORED_MASK = 0x20
+FAN_MARK_IGNORED_SURV_MODIFY = 0x40
+FAN_MARK_FLUSH = 0x80
 FAN_MARK_FILESYSTEM = 0x100
+AT_FDCWD = -100
 
 FAN_MODIFY = 0x2
 FAN_ATTRIB = 0x4
@@ -79,6 +95,12 @@ O_PATH = 0o10000000
 
 
 DIR_CACHE_SIZE = 16384
+# Events of one file (reported on the file's own inode, so an inode ignore mark drops them);
+# creations, deletions and renames are reported on the directory and are never discarded.
+PER_FILE_EVENTS = FAN_OPEN | FAN_OPEN_EXEC | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB
+# Events that give an inode a new name: they lift that inode's discarder.
+NEW_NAME_EVENTS = FAN_CREATE | FAN_MOVED_TO | FAN_RENAME
+MAX_DISCARDERS = 4096
 _PATH_INFO = frozenset(
     {
         FAN_EVENT_INFO_TYPE_DFID_NAME,
@@ -107,6 +129,10 @@ class RawFileEvent:
     new_path: str = ""
 
 
+def _is_regular(mode: int) -> bool:
+    return mode & 0o170000 == 0o100000
+
+
 def libc_error(call: str) -> OSError:
     """The OSError of the libc call that just failed, with its errno (read right after it)."""
     code = ctypes.get_errno()
@@ -116,7 +142,17 @@ def libc_error(call: str) -> OSError:
 class Fanotify:
     """A fanotify group with filesystem marks on the filesystems holding ``paths``."""
 
-    def __init__(self, paths: list[str], mask: int = DEFAULT_MASK) -> None:
+    def __init__(
+        self,
+        paths: list[str],
+        mask: int = DEFAULT_MASK,
+        *,
+        discard_unwatched: bool = False,
+        max_discarders: int = MAX_DISCARDERS,
+    ) -> None:
+        """``discard_unwatched``: put a discarder on each file outside ``paths`` the first
+        time one of its events comes up (only useful when the mask asks for per-file events
+        such as FAN_OPEN, and the group then must ask for NEW_NAME_EVENTS to lift them)."""
         self.paths = [os.path.realpath(p) for p in paths]
         self.mask = mask
         self.fd = -1
@@ -124,6 +160,16 @@ class Fanotify:
         self._mount_fds: dict[bytes, int] = {}
         self._dirs: dict[bytes, tuple[str, bool]] = {}
         self.overflows = 0
+        self._rename_fallback = False
+        self.discard_unwatched = discard_unwatched
+        self.max_discarders = max_discarders
+        # (st_dev, st_ino) -> (path it was discarded under, ignored bits); oldest first.
+        self._discarded: OrderedDict[tuple[int, int], tuple[str, int]] = OrderedDict()
+        self._discard_lock = threading.Lock()
+        self.discarders_added = 0
+        self.discarders_lifted = 0
+        self.discarders_evicted = 0
+        self.discard_errors = 0
 
     def open(self) -> None:
         """Raise OSError (with the kernel's errno) when fanotify or a mark is refused."""
@@ -150,6 +196,7 @@ class Fanotify:
             mask &= ~FAN_RENAME  # kernel < 5.17: fall back to the moved_from/moved_to pair
             mask |= FAN_MOVED_FROM | FAN_MOVED_TO
             self.mask = mask
+            self._rename_fallback = True
             rc = _libc.fanotify_mark(
                 self.fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, -1, path.encode()
             )
@@ -169,7 +216,96 @@ class Fanotify:
         # struct statfs on 64-bit: 7 longs (type, bsize, blocks, bfree, bavail, files, ffree)
         return buf.raw[56:64]
 
+    def set_mask(self, mask: int) -> None:
+        """Change the events the filesystem marks ask for, on a running group too (bits
+        added with FAN_MARK_ADD, dropped with FAN_MARK_REMOVE). Raise OSError on refusal."""
+        if mask & FAN_RENAME and self._rename_fallback:
+            mask = (mask & ~FAN_RENAME) | FAN_MOVED_FROM | FAN_MOVED_TO
+        if self.fd >= 0:
+            marks = []
+            for path, old in self._marks:
+                for op, bits in ((FAN_MARK_ADD, mask & ~old), (FAN_MARK_REMOVE, old & ~mask)):
+                    if bits & ~FAN_ONDIR:
+                        flags = op | FAN_MARK_FILESYSTEM
+                        if _libc.fanotify_mark(self.fd, flags, bits, -1, path.encode()) < 0:
+                            raise libc_error(f"fanotify_mark(FAN_MARK_FILESYSTEM, {path})")
+                marks.append((path, mask))
+            self._marks = marks
+        self.mask = mask
+
+    # -- discarders ---------------------------------------------------------------------------
+
+    def discard(self, path: str, events: int) -> bool:
+        """Stop the kernel queueing ``events`` (per-file bits) of the file now at ``path``,
+        until it gets another name or :meth:`flush_discarders`. False when the file is gone
+        or is not a regular file (or the kernel refused the mark, counted)."""
+        events &= PER_FILE_EVENTS
+        if not events or self.fd < 0 or self.max_discarders <= 0:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if not _is_regular(st.st_mode):
+            return False  # a directory's ignored mask would not cover its entries anyway
+        key = (st.st_dev, st.st_ino)
+        with self._discard_lock:
+            known = self._discarded.get(key)
+            bits = events | (known[1] if known else 0)
+            flags = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY
+            rc = _libc.fanotify_mark(
+                self.fd, flags | FAN_MARK_DONT_FOLLOW, bits, AT_FDCWD, path.encode()
+            )
+            if rc < 0:
+                self.discard_errors += 1
+                return False
+            if known is None:
+                self.discarders_added += 1
+            self._discarded[key] = (path, bits)
+            self._discarded.move_to_end(key)
+            while len(self._discarded) > self.max_discarders:
+                _old_key, (old_path, old_bits) = self._discarded.popitem(last=False)
+                self._unmark(old_path, old_bits)
+                self.discarders_evicted += 1
+        return True
+
+    def _unmark(self, path: str, bits: int) -> None:
+        # ENOENT (gone, or no mark on whatever is there now) is fine: nothing left to lift.
+        _libc.fanotify_mark(
+            self.fd,
+            FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK | FAN_MARK_DONT_FOLLOW,
+            bits,
+            AT_FDCWD,
+            path.encode(),
+        )
+
+    def _lift(self, path: str) -> None:
+        """``path`` is a new name: if its inode was discarded, lift the discarder."""
+        if not self._discarded:
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        with self._discard_lock:
+            known = self._discarded.pop((st.st_dev, st.st_ino), None)
+            if known is not None:
+                self._unmark(path, known[1])
+                self.discarders_lifted += 1
+
+    def flush_discarders(self) -> None:
+        """Lift every discarder (the filesystem marks stay): a new rule set may care."""
+        with self._discard_lock:
+            if self.fd >= 0 and self._discarded:
+                _libc.fanotify_mark(self.fd, FAN_MARK_FLUSH, 0, -1, None)
+            self._discarded.clear()
+
+    @property
+    def discarders(self) -> int:
+        return len(self._discarded)
+
     def close(self) -> None:
+        self._discarded.clear()
         if self.fd >= 0:
             for path, mask in self._marks:
                 _libc.fanotify_mark(
@@ -225,8 +361,18 @@ class Fanotify:
                     found[info_type] = (directory, name)
             offset += length
         if not relevant:
+            if self.discard_unwatched and mask & PER_FILE_EVENTS and not mask & FAN_ONDIR:
+                named = found.get(FAN_EVENT_INFO_TYPE_DFID_NAME)
+                if named is not None and named[1]:
+                    self.discard(_join(*named), self.mask & PER_FILE_EVENTS)
             return None
         paths = {kind: _join(directory, name) for kind, (directory, name) in found.items()}
+        if mask & NEW_NAME_EVENTS:
+            new = paths.get(FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) or paths.get(
+                FAN_EVENT_INFO_TYPE_DFID_NAME
+            )
+            if new is not None:
+                self._lift(new)
         old = paths.get(FAN_EVENT_INFO_TYPE_OLD_DFID_NAME)
         if old is not None:
             return RawFileEvent(mask, pid, old, paths.get(FAN_EVENT_INFO_TYPE_NEW_DFID_NAME, ""))

@@ -12,6 +12,12 @@ lstat after the event, zeros when the file is already gone):
 - ``modify``, ``close_write``, ``attrib`` and ``open_exec`` (``<type>.file``): the fanotify
   events SECL has no type for, named after the kernel event
 Events are filtered to paths under the watched prefixes and exclude this process's own.
+
+Cost on a busy host (what Datadog does in eBPF, done with fanotify marks): ``restrict`` narrows
+the kernel mask to the event types a rule set can match (no rule names ``open_exec``,
+``modify``, ``close_write`` or ``attrib``, so a restricted source stops asking for them), and
+with fanotify, files outside the watched paths and files no rule can match (``discard``) get
+discarders: the kernel stops queueing their per-file events.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from .fanotify_backend import (
     FAN_OPEN,
     FAN_OPEN_EXEC,
     FAN_RENAME,
+    MAX_DISCARDERS,
     Fanotify,
     RawFileEvent,
 )
@@ -57,6 +64,15 @@ EVENT_BITS = MappingProxyType(
         "attrib": FAN_ATTRIB,
     }
 )
+
+
+# The kernel bits each SECL event type of this source comes from, for ``restrict``. Creations,
+# deletions and renames stay asked for whatever the rules: they are rare, the self-test's
+# open(O_CREAT) is a creation, and the backends need them to keep names right.
+TYPE_BITS = MappingProxyType({"open": FAN_OPEN})
+ALWAYS_ASKED = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_ONDIR
+# The per-file bit a discarder of an event type ignores.
+DISCARD_BITS = MappingProxyType({"open": FAN_OPEN})
 
 
 def event_mask(names: Iterable[str]) -> int:
@@ -109,9 +125,11 @@ class FileSource(Source):
         paths: list[str],
         backend: str = "auto",
         mask: int = DEFAULT_MASK,
+        max_discarders: int = MAX_DISCARDERS,
     ) -> None:
         """``mask``: the fanotify event bits to ask for (see :func:`event_mask`); leaving out
-        FAN_OPEN spares a busy host the cost of every open on the watched filesystems."""
+        FAN_OPEN spares a busy host the cost of every open on the watched filesystems.
+        ``max_discarders``: how many files may carry a discarder at once (0: none)."""
         super().__init__()
         if backend not in ("auto", "fanotify", "inotify"):
             raise ValueError(f"unknown file backend {backend!r}")
@@ -120,12 +138,17 @@ class FileSource(Source):
         self.mask = mask
         # What we emit: these bits as any backend reports them (inotify reports all it
         # watches; the fanotify fallback turns FAN_RENAME into the moved pair).
-        self._wanted = (
+        self._wanted_unrestricted = (
             mask | FAN_ONDIR | (FAN_MOVED_FROM | FAN_MOVED_TO if mask & FAN_RENAME else 0)
         )
+        self._wanted = self._wanted_unrestricted
         # What we ask the kernel for: renames and deletions always, since they are rare and
         # the backend's directory cache must hear of them to keep paths right.
         self._kernel_mask = mask | FAN_ONDIR | FAN_RENAME | FAN_DELETE
+        self.max_discarders = max_discarders
+        if max_discarders:
+            self._kernel_mask |= FAN_CREATE  # a new name lifts a discarder: hear of links
+        self._restricted_to: frozenset[str] | None = None
         self.cache = cache
         self.paths = [os.path.realpath(p) for p in paths]
         self.requested_backend = backend
@@ -140,7 +163,12 @@ class FileSource(Source):
         if not self.paths:
             raise SourceUnavailable("no paths to watch")
         if self.requested_backend in ("auto", "fanotify"):
-            fan = Fanotify(self.paths, self._kernel_mask)
+            fan = Fanotify(
+                self.paths,
+                self._restricted(self._kernel_mask),
+                discard_unwatched=self.max_discarders > 0,
+                max_discarders=self.max_discarders,
+            )
             try:
                 fan.open()
             except OSError as exc:
@@ -167,12 +195,62 @@ class FileSource(Source):
             backend.close()
 
     def _detail(self) -> dict[str, Any]:
-        return {
+        backend = self._backend
+        asked = self._restricted(self.mask)
+        detail: dict[str, Any] = {
             "backend": self._backend_name,
             "fallback_reason": self._fallback_reason,
             "paths": list(self.paths),
             "events": [name for name, bits in EVENT_BITS.items() if bits & self.mask],
+            "kernel_events": [name for name, bits in EVENT_BITS.items() if bits & asked],
+            "restricted_to_rules": self._restricted_to is not None,
         }
+        if isinstance(backend, Fanotify):
+            detail["discarders"] = {
+                "active": backend.discarders,
+                "added": backend.discarders_added,
+                "lifted": backend.discarders_lifted,
+                "evicted": backend.discarders_evicted,
+                "errors": backend.discard_errors,
+            }
+        return detail
+
+    # -- what the rules need ------------------------------------------------------------------
+
+    def _restricted(self, mask: int) -> int:
+        types = self._restricted_to
+        if types is None:
+            return mask
+        needed = ALWAYS_ASKED
+        for etype in types:
+            needed |= TYPE_BITS.get(etype, 0)
+        return mask & needed
+
+    def restrict(self, event_types: frozenset[str] | None) -> None:
+        """Ask the kernel only for what rules of ``event_types`` can match (None: everything
+        the mask names, the default). Safe to call from another thread while running; the
+        discarders are lifted too, since they were judged against the previous rules."""
+        self._restricted_to = None if event_types is None else frozenset(event_types)
+        self._wanted = self._restricted(self._wanted_unrestricted)
+        backend = self._backend
+        if isinstance(backend, Fanotify):
+            backend.flush_discarders()
+            backend.set_mask(self._restricted(self._kernel_mask))
+
+    def discard(self, path: str, event_type: str) -> bool:
+        """No rule can match ``event_type`` events of the file at ``path``: have the kernel
+        drop them (fanotify only; False when not done). Lifted by a new name for the file,
+        by ``restrict`` and by ``flush_discarders``."""
+        bits = DISCARD_BITS.get(event_type, 0)
+        backend = self._backend
+        if not bits or not isinstance(backend, Fanotify):
+            return False
+        return backend.discard(path, bits)
+
+    def flush_discarders(self) -> None:
+        backend = self._backend
+        if isinstance(backend, Fanotify):
+            backend.flush_discarders()
 
     def _watched(self, path: str) -> bool:
         return path in self.paths or path.startswith(self._prefixes)
@@ -187,6 +265,10 @@ class FileSource(Source):
             if raw.pid == self._own_pid or not raw.mask & wanted & ~FAN_ONDIR:
                 continue
             if not (self._watched(raw.path) or (raw.new_path and self._watched(raw.new_path))):
+                # In a directory above a watched path (the backend cannot tell by directory
+                # alone): never watched, so let the kernel drop this file's events.
+                if isinstance(backend, Fanotify) and not raw.mask & FAN_ONDIR:
+                    backend.discard(raw.path, backend.mask)
                 continue
             raw.mask &= wanted
             for event in self._events_of(raw):

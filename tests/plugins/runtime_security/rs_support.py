@@ -90,3 +90,24 @@ def audit_state() -> tuple[tuple[int, int, int], list[bytes]]:
         return (status.enabled, status.pid, status.backlog_limit), sorted(control.list_rules())
     finally:
         control.close()
+
+
+def kernel_marks() -> list[dict[str, int]]:
+    """The fanotify marks this process holds: one dict of the hex fields per fdinfo line."""
+    marks = []
+    for fd in os.listdir("/proc/self/fdinfo"):
+        try:
+            with open(f"/proc/self/fdinfo/{fd}") as f:
+                lines = [line for line in f if line.startswith("fanotify ")]
+        except OSError:
+            continue
+        for line in lines:
+            fields = dict(p.split(":", 1) for p in line.split()[1:] if ":" in p)
+            marks.append({k: int(v, 16) for k, v in fields.items() if k != "fhandle-type"})
+    return marks
+
+
+def ignored_on(path) -> int:
+    """The ignored mask our groups hold on the inode of ``path`` (0: none)."""
+    ino = os.stat(path).st_ino
+    return sum(m.get("ignored_mask", 0) for m in kernel_marks() if m.get("ino") == ino)

@@ -5,6 +5,7 @@ with the acting process; a kill action ends a test process; the self-test passes
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,7 +15,10 @@ import time
 
 import pytest
 from rs_plugin_support import CaptureSink, ThreadedFakeReactor, runtime_agent, service_of, start
+from rs_support import ignored_on
 from rs_support import run_child as _run_child
+
+from plugins.runtime_security.status_text import render
 
 
 def run_child(action):
@@ -148,6 +152,47 @@ def test_open_and_create_of_watched_files(kernel_agent):
     assert opened["process"]["ppid"] == os.getpid()
     created = wait_rule(reactor, sink, "test_create", pid)
     assert created["file"]["name"] == "created"
+
+
+def _read_in_child(*paths):
+    def read():
+        for path in paths:
+            with open(path) as f:
+                f.read()
+
+    return run_child(read)
+
+
+def test_files_no_rule_can_match_are_discarded_and_reload_lifts_them(kernel_agent):
+    _agent, service, sink, reactor, watched, *_ = kernel_agent
+    reactor.pump(lambda: service.self_test.result.last_timestamp)  # probes see every event
+    plain, near, opened = watched / "plain", watched / "created", watched / "opened"
+    for f in (plain, near, opened):
+        f.write_text("x")
+    file_source = next(s for s in service.sources if s.name == "file")
+    detail = file_source.stats().detail
+    # No rule names open_exec, modify, close_write or attrib: the kernel is not asked.
+    assert detail["restricted_to_rules"] is True
+    assert set(detail["kernel_events"]) == {"open", "create", "delete", "rename"}
+
+    first = _read_in_child(plain, near, opened)
+    wait_rule(reactor, sink, "test_open", first)
+    reactor.pump(lambda: ignored_on(plain))
+    # "created" is approved by test_create's path (only its flags differ): kept.
+    assert ignored_on(near) == 0
+    assert ignored_on(opened) == 0
+    # A rule's file still fires every time.
+    second = _read_in_child(plain, opened)
+    wait_rule(reactor, sink, "test_open", second)
+    text = render(service.status())
+    assert "    kernel events: open, create, delete, rename\n" in text
+    assert re.search(r"    discarders: [1-9]\d* active, [1-9]\d* added, 0 lifted", text)
+
+    reloaded = []
+    service.reload("test").addCallback(reloaded.append)
+    reactor.pump(lambda: reloaded)
+    assert ignored_on(plain) == 0
+    assert file_source.stats().detail["discarders"]["active"] == 0
 
 
 def test_chmod_with_mode_and_chown(kernel_agent):

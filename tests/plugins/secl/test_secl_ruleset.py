@@ -157,3 +157,52 @@ def test_parse_tree():
         Ident(1, 1, ("rule", "r"), "open.file.path"),
         Literal(1, 19, ("rule", "r"), "string", "/etc/shadow"),
     )  # fmt: skip
+
+
+# -- what sources may skip (event types and discarders) ---------------------------------------
+
+
+def test_event_types_are_those_rules_name_or_none_for_a_typeless_rule():
+    rules = [r for r in RULES if r.id != "proc_only"]
+    assert RuleSet.compile(rules).event_types() == frozenset({"open", "exec"})
+    assert RuleSet.compile(RULES).event_types() is None  # process.comm meets every type
+    assert RuleSet.compile([]).event_types() == frozenset()
+
+
+def _file(event_type, path):
+    return {f"{event_type}.file.path": path, f"{event_type}.file.name": path.rsplit("/", 1)[-1]}
+
+
+def test_can_match_is_false_only_when_every_rule_rejects_the_file():
+    indexed = RuleSet.compile(
+        [
+            RuleDefinition("shadow", 'open.file.path == "/etc/shadow" && process.uid != 0'),
+            RuleDefinition("pam", 'open.file.path =~ "/etc/pam.d/*"'),
+            RuleDefinition("keys", 'open.file.name in ["id_rsa", "authorized_keys"]'),
+            RuleDefinition("sh", 'exec.file.name == "sh"'),
+        ]
+    )
+    assert not indexed.can_match("open", _file("open", "/etc/ld.so.cache"))
+    assert not indexed.can_match("open", _file("open", "/usr/lib/libc.so.6"))
+    # Approved by path or name: the rest of the event decides, so never discarded.
+    assert indexed.can_match("open", _file("open", "/etc/shadow"))
+    assert indexed.can_match("open", _file("open", "/etc/pam.d/sshd"))
+    assert indexed.can_match("open", _file("open", "/home/u/.ssh/id_rsa"))
+    # No rule of the type at all: nothing can match.
+    assert not indexed.can_match("unlink", _file("unlink", "/etc/shadow"))
+    # A field the caller does not vouch for (only path and name are given): no verdict.
+    assert indexed.can_match("exec", {"open.file.path": "/bin/sh"})
+
+
+def test_can_match_stays_true_for_rules_without_approvers_or_on_other_fields():
+    for expression in (
+        "open.flags & O_CREAT > 0",  # no approver at all
+        'open.file.path =~ r"^/etc/"',  # regular expressions give none
+        'process.file.name == "vi" && open.file.path != "/x"',  # indexed by a process field
+        'open.file.path == "/x" || process.comm == "vi"',  # one side unapproved
+        "open.file.uid == 0",  # indexed by a file field the caller did not give
+        'process.comm == "evil"',  # no event type: meets every event
+    ):
+        rules = RuleSet.compile([RuleDefinition("r", expression)])
+        assert not rules.errors, rules.errors
+        assert rules.can_match("open", _file("open", "/etc/ld.so.cache")), expression
