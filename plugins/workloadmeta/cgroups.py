@@ -19,6 +19,7 @@ is deliberately not matched.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -65,8 +66,10 @@ def _runtime_of_parents(parents: list[str]) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=1024)
 def container_from_path(path: str) -> ContainerRef | None:
-    """The container named by one cgroup path, or ``None`` for a host cgroup."""
+    """The container named by one cgroup path, or ``None`` for a host cgroup. Memoised: a
+    host has few cgroups and process events ask for the same ones over and over."""
     parts = [p for p in path.split("/") if p]
     for index in range(len(parts) - 1, -1, -1):
         part = parts[index]

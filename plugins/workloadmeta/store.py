@@ -199,7 +199,7 @@ class WorkloadStore:
         )
         with self._lock:
             old = self._processes.get(pid)
-            if old is not None and _same_process(old, info):
+            if old is not None and not old.sources <= info.sources and _same_process(old, info):
                 info = replace(info, sources=info.sources | old.sources)
             self._processes[pid] = info
             self._seq += 1

@@ -20,6 +20,7 @@ import os
 import pwd
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,9 @@ class ProcessCache:
         self.proc = proc
         self.with_envs = with_envs
         self._entries: dict[int, ProcessEntry] = {}
-        self._exited: dict[int, ProcessEntry] = {}  # insertion order: oldest first
+        # Oldest first. An OrderedDict, since a plain dict's first key is slow to find once
+        # thousands were deleted from its front (it walks over the holes).
+        self._exited: OrderedDict[int, ProcessEntry] = OrderedDict()
         self._lock = threading.Lock()
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
@@ -254,7 +257,7 @@ class ProcessCache:
                 exited.pop(pid, None)
                 exited[pid] = entry
                 if len(exited) > MAX_EXITED:
-                    del exited[next(iter(exited))]
+                    exited.popitem(last=False)
             return entry
 
     # -- lookups ------------------------------------------------------------------------------
