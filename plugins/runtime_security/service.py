@@ -287,6 +287,8 @@ class RuntimeSecurityService:
             # Other plugins follow processes (the workload list) through a host hook.
             self.agent.call_each("security_agent_process_event", agent=self.agent, event=event)
         matched = self.engine.handle(event)
+        if etype == "exit" and self.listener is None:
+            self._forget_container_if_gone(event)
         if (
             not matched
             and isinstance(etype, str)
@@ -294,6 +296,14 @@ class RuntimeSecurityService:
             and event.get("source") == "file"
         ):
             self._offer_discarder(etype, event)
+
+    def _forget_container_if_gone(self, event: dict[str, Any]) -> None:
+        """The last cached process of a container exited: drop that container's values of
+        ``set`` variables (a container id is never reused, so nothing would read them)."""
+        container = (event.get("process") or {}).get("container") or {}
+        cid = container.get("id")
+        if cid and isinstance(cid, str) and not self.cache.container_alive(cid):
+            self.engine.policies.variables.forget_container(cid)
 
     def _file_sources(self) -> list[FileSource]:
         return [s for s in self.sources if isinstance(s, FileSource)]

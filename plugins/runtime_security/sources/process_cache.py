@@ -93,6 +93,7 @@ class ProcessCache:
         # thousands were deleted from its front (it walks over the holes).
         self._exited: OrderedDict[int, ProcessEntry] = OrderedDict()
         self._lock = threading.Lock()
+        self._containers: dict[str, int] = {}  # container id -> live cached processes
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
         self.proc_reads = 0
@@ -111,7 +112,7 @@ class ProcessCache:
                 entry = self._load(int(name))
                 if entry is not None:
                     with self._lock:
-                        self._entries[entry.pid] = entry
+                        self._put(entry.pid, entry)
                     count += 1
         return count
 
@@ -177,6 +178,35 @@ class ProcessCache:
             return []
         return [e.decode(errors="replace") for e in raw.split(b"\0") if e]
 
+    # -- bookkeeping (callers hold the lock) ----------------------------------------------------
+
+    def _put(self, pid: int, entry: ProcessEntry) -> None:
+        old = self._entries.get(pid)
+        if old is not None:
+            self._count_container(old.container_id, -1)
+        self._entries[pid] = entry
+        self._count_container(entry.container_id, 1)
+
+    def _drop(self, pid: int) -> ProcessEntry | None:
+        entry = self._entries.pop(pid, None)
+        if entry is not None:
+            self._count_container(entry.container_id, -1)
+        return entry
+
+    def _count_container(self, container_id: str, delta: int) -> None:
+        if container_id:
+            left = self._containers.get(container_id, 0) + delta
+            if left > 0:
+                self._containers[container_id] = left
+            else:
+                self._containers.pop(container_id, None)
+
+    def container_alive(self, container_id: str) -> bool:
+        """Whether a cached live process runs in ``container_id``: once none does, values
+        scoped to that container can go (the variables' ``forget_container``)."""
+        with self._lock:
+            return container_id in self._containers
+
     # -- updates from the process source ------------------------------------------------------
 
     def on_fork(self, parent: int, child: int, when: float) -> ProcessEntry:
@@ -207,7 +237,7 @@ class ProcessCache:
                 entry.snapshot = {**snap, "pid": child, "tid": child, "ppid": parent}
         entry.ppid = parent
         with self._lock:
-            self._entries[child] = entry
+            self._put(child, entry)
         return entry
 
     def on_exec(
@@ -233,7 +263,7 @@ class ProcessCache:
         # The kernel sets comm from the executable's file name, truncated to 15 bytes.
         entry.comm = os.path.basename(entry.path)[:15]
         with self._lock:
-            self._entries[pid] = entry
+            self._put(pid, entry)
         return entry
 
     def on_ids(
@@ -246,12 +276,12 @@ class ProcessCache:
                 entry.uid, entry.euid = uid, euid
             if gid is not None and egid is not None:
                 entry.gid, entry.egid = gid, egid
-            self._entries[pid] = entry
+            self._put(pid, entry)
         return entry
 
     def on_exit(self, pid: int) -> ProcessEntry | None:
         with self._lock:
-            entry = self._entries.pop(pid, None)
+            entry = self._drop(pid)
             if entry is not None:
                 exited = self._exited
                 exited.pop(pid, None)
@@ -275,7 +305,8 @@ class ProcessCache:
                 exited = self._exited.get(pid)
             return exited if exited is not None else ProcessEntry(pid=pid)
         with self._lock:
-            self._entries.setdefault(pid, loaded)
+            if pid not in self._entries:
+                self._put(pid, loaded)
             full = len(self._entries) > MAX_ENTRIES
         if full:
             self._prune()
@@ -289,7 +320,7 @@ class ProcessCache:
         gone = [pid for pid in pids if not os.path.exists(f"{self.proc}/{pid}")]
         with self._lock:
             for pid in gone:
-                self._entries.pop(pid, None)
+                self._drop(pid)
 
     def __contains__(self, pid: int) -> bool:
         with self._lock:

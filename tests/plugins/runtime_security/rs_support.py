@@ -111,3 +111,14 @@ def ignored_on(path) -> int:
     """The ignored mask our groups hold on the inode of ``path`` (0: none)."""
     ino = os.stat(path).st_ino
     return sum(m.get("ignored_mask", 0) for m in kernel_marks() if m.get("ino") == ino)
+
+
+def fake_proc(root, pid: int, cgroup: str) -> None:
+    """A /proc/<pid> entry under ``root`` for ProcessCache(proc=root): an ``app`` process run
+    by root in ``cgroup``."""
+    entry = root / str(pid)
+    entry.mkdir(parents=True)
+    (entry / "status").write_text("Name:\tapp\nPPid:\t1\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n")
+    (entry / "cmdline").write_bytes(b"/app\0")
+    (entry / "cgroup").write_text(f"0::{cgroup}\n")
+    os.symlink("/usr/bin/true", entry / "exe")

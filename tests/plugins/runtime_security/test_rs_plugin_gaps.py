@@ -10,6 +10,7 @@ import time
 
 import pytest
 from rs_plugin_support import CaptureSink, running_plugin, runtime_agent
+from rs_support import fake_proc
 from support import FakeReactor
 
 from host.bootstrap import StartupError
@@ -41,6 +42,12 @@ rules:
       - set: {name: suspicious, value: true, scope: process}
   - id: suspicious_open
     expression: open.file.path == "/etc/shadow" && ${process.suspicious}
+  - id: mark_container
+    expression: exec.file.name == "nc"
+    actions:
+      - set: {name: tainted, value: true, scope: container}
+  - id: tainted_open
+    expression: open.file.path == "/etc/passwd" && ${container.tainted}
 """
 
 RETYPED = """\
@@ -250,6 +257,25 @@ def test_set_values_survive_a_reload_that_keeps_the_variable(running):
     service.on_event(_open("/etc/shadow", _process(7)))
     service.on_event(_open("/etc/shadow", _process(8)))
     assert [e["process"]["pid"] for e in sink.by_rule("suspicious_open")] == [7]
+
+
+def test_container_values_go_when_the_containers_last_process_exits(running, tmp_path):
+    service, sink, _reactor = running
+    cid = "ab" * 32
+    proc = tmp_path / "proc"
+    fake_proc(proc, 22, f"/docker/{cid}")
+    service.cache = ProcessCache(proc=str(proc))  # no source runs: the cache is the test's
+    service.cache.seed()
+    nc, peer = _process(21, "/usr/bin/nc"), _process(22)
+    nc["container"] = peer["container"] = {"id": cid}
+    service.on_event({"type": "exec", "process": nc, "exec": nc})
+    service.on_event({"type": "exit", "process": nc, "exit": {"cause": "EXITED", "code": 0}})
+    service.on_event(_open("/etc/passwd", peer))
+    assert len(sink.by_rule("tainted_open")) == 1  # another process still runs there
+    service.cache.on_exit(22)
+    service.on_event({"type": "exit", "process": peer, "exit": {"cause": "EXITED", "code": 0}})
+    service.on_event(_open("/etc/passwd", peer))
+    assert len(sink.by_rule("tainted_open")) == 1  # the container is gone: so is its value
 
 
 def test_set_values_are_dropped_when_the_variable_changes_type(running, policies):

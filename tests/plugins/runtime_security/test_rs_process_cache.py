@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from rs_support import fake_proc
+
 from plugins.runtime_security.sources.process_cache import ProcessCache, container_id_of
 
 CID = "0123456789abcdef" * 4
@@ -75,3 +77,21 @@ def test_a_gone_process_is_an_empty_entry():
     cache = ProcessCache()
     process = cache.process(2**22 - 3)
     assert (process["pid"], process["file"]["path"], process["ancestors"]) == (2**22 - 3, "", [])
+
+
+def test_a_container_is_alive_while_a_cached_process_runs_in_it(tmp_path):
+    proc = tmp_path / "proc"
+    fake_proc(proc, 101, f"/system.slice/docker-{CID}.scope")
+    fake_proc(proc, 102, f"/system.slice/docker-{CID}.scope")
+    fake_proc(proc, 103, "/user.slice/session-1.scope")
+    cache = ProcessCache(proc=str(proc))
+    assert cache.seed() == 3
+    assert cache.container_alive(CID)
+    cache.on_fork(101, 104, 1.0)  # the child is in its parent's container
+    cache.on_exit(101)
+    cache.on_exit(102)
+    assert cache.container_alive(CID)
+    cache.on_ids(104, 1000, 1000, None, None)  # a new version of an entry is not a new process
+    cache.on_exit(104)
+    assert not cache.container_alive(CID)
+    assert not cache.container_alive("")
