@@ -1,11 +1,12 @@
 """Fixtures for the runtime security source tests: an event collector that waits for a
-matching event, a cross-process lock around the audit tests (audit is one kernel-wide state)
-and the audit state snapshot every audit test must leave unchanged."""
+matching event, a directory to watch, a cross-process lock around the audit tests (audit is
+one kernel-wide state) and the audit state snapshot every audit test must leave unchanged."""
 
 from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rs_support import Collector, audit_state
@@ -14,6 +15,14 @@ from rs_support import Collector, audit_state
 @pytest.fixture
 def collector() -> Collector:
     return Collector()
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Path:
+    """An empty directory for a file source to watch."""
+    path = tmp_path / "watched"
+    path.mkdir()
+    return path
 
 
 @pytest.fixture

@@ -25,13 +25,6 @@ def _filesystem_mask() -> int:
 
 
 @pytest.fixture
-def watched(tmp_path):
-    path = tmp_path / "watched"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def source(collector, watched):
     marks_before = len(_kernel_marks())
     src = FileSource(ProcessCache(), [str(watched)], backend="fanotify")

@@ -29,13 +29,6 @@ def _fanotify_marks() -> int:
 
 
 @pytest.fixture
-def watched(tmp_path):
-    path = tmp_path / "watched"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def fan_source(collector, watched):
     marks_before = _fanotify_marks()
     src = FileSource(ProcessCache(), [str(watched)], backend="fanotify")
