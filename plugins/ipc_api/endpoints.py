@@ -174,9 +174,7 @@ class Endpoints:
                 log.info("Runtime setting {name} changed through the API", name=name)
                 return ApiResponse(200, b"")
             body: dict[str, Any] = {"value": get_setting(self.agent, name)}
-        except SettingNotFoundError as exc:
-            return error(400, str(exc))
-        except ValueError as exc:
+        except (SettingNotFoundError, ValueError) as exc:
             return error(400, str(exc))
         if req.arg("sources") == "true":
             body["sources_value"] = self.agent.config.all_sources(name)
