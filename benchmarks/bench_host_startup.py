@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plugins.expvar.memstats import read_proc_status
+
 BIN = Path(sys.executable).parent
 ROUNDS = 5
 READY = "Security Agent is now running."
@@ -33,11 +35,7 @@ def security_agent_run(agent):
 
 
 def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmRSS")
+    return read_proc_status(f"/proc/{pid}/status")["rss_bytes"] / 2**20
 
 
 def _time_to_line(
