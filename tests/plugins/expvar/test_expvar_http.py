@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import entry_point, make_agent, plugin_module
 from twisted.internet.pollreactor import PollReactor
 from twisted.internet.threads import blockingCallFromThread
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 import plugins.expvar
 from host import PluginSpec
@@ -122,14 +122,6 @@ def start_agent(tmp_path):
     yield start
     for running in started:
         running.close()
-
-
-@pytest.fixture
-def log_events():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def test_debug_vars_reflects_plugin_activity(start_agent):

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import pytest
 from support import FakeReactor, entry_point, make_agent, plugin_module
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 import plugins.expvar
 from host import PluginSpec
@@ -39,14 +39,6 @@ def build(tmp_path, config="", env=None, reactor=None):
         tmp_path=tmp_path,
         env=env,
     )
-
-
-@pytest.fixture
-def log_events():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 @pytest.fixture
