@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import E2E_PLUGIN, Daemon, make_distribution
+from e2e_support import AGENT_CONFIG, E2E_PLUGIN, Daemon, make_distribution
 
 
 @pytest.fixture
@@ -31,11 +31,7 @@ def config(tmp_path: Path) -> Path:
     (tmp_path / "markers").mkdir()
     cfg = tmp_path / "security-agent.yaml"
     cfg.write_text(
-        "run_path: run\n"
-        "security_agent:\n"
-        "  cmd_port: 0\n"
-        "  expvar_port: 0\n"
-        "  log_file: run/log/security-agent.log\n"
+        AGENT_CONFIG + "  log_file: run/log/security-agent.log\n"
         "  disabled_exit_delay: 0.2s\n"
         "  health_ping_frequency: 0.5s\n"
         "e2e:\n"

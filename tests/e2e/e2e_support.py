@@ -11,14 +11,24 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+
+AGENT_CONFIG = """\
+run_path: run
+security_agent:
+  cmd_port: 0
+  expvar_port: 0
+"""
+"""The head of a daemon config: ports 0, so that tests running together never collide. More
+``security_agent`` keys may follow directly."""
 
 E2E_PLUGIN = """
 from pathlib import Path
@@ -47,6 +57,38 @@ def security_agent_run(agent):
 @hookimpl
 def security_agent_stop(agent):
     _mark(agent, "stop")
+"""
+
+
+# A sink that writes every event payload of ``track`` as one JSON line to ``e2e_sink.path``,
+# so a test can read what a plugin emitted. Format with ``track=...``.
+FILE_SINK_PLUGIN = """
+import json
+from host import hookimpl
+
+class FileSink:
+    name = "e2e-{track}-file"
+    tracks = frozenset({{"{track}"}})
+
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+
+    def send(self, event):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(dict(event.payload)) + "\\n")
+        self.count += 1
+
+    def stats(self):
+        return {{"written": self.count}}
+
+@hookimpl
+def security_agent_config_schema(schema):
+    schema.declare("e2e_sink.path", "", path=True)
+
+@hookimpl
+def security_agent_event_sinks(agent):
+    return [FileSink(agent.config.get_str("e2e_sink.path"))]
 """
 
 
@@ -130,3 +172,34 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     assert found, f"{name} is not installed next to {sys.executable}"
     return found
+
+
+def run_cli(
+    *argv: str, env: dict[str, str], cwd: Path | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run ``security-agent *argv`` to the end, output captured as text."""
+    return subprocess.run(
+        [tool("security-agent"), *argv],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a test that needs to know it before starting)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
+    """Poll ``predicate`` every 50 ms until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or 'a condition'}"
+        time.sleep(0.05)

@@ -8,41 +8,10 @@ import shutil
 import signal
 from pathlib import Path
 
-from e2e_support import make_distribution, tool
+from e2e_support import FILE_SINK_PLUGIN, make_distribution, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "checks"
-
-# A sink that writes every metrics payload as one JSON line, so the test can read what the
-# checks plugin flushed.
-SINK_PLUGIN = """
-import json
-from host import hookimpl
-
-class FileSink:
-    name = "e2e-metrics-file"
-    tracks = frozenset({"metrics"})
-
-    def __init__(self, path):
-        self.path = path
-        self.count = 0
-
-    def send(self, event):
-        with open(self.path, "a") as f:
-            f.write(json.dumps(event.payload) + "\\n")
-        self.count += 1
-
-    def stats(self):
-        return {"written": self.count}
-
-@hookimpl
-def security_agent_config_schema(schema):
-    schema.declare("e2e_sink.path", "", path=True)
-
-@hookimpl
-def security_agent_event_sinks(agent):
-    return [FileSink(agent.config.get_str("e2e_sink.path"))]
-"""
 
 
 def test_daemon_runs_checks_and_flushes_on_stop(spawn, config, site, tmp_path):
@@ -56,7 +25,8 @@ def test_daemon_runs_checks_and_flushes_on_stop(spawn, config, site, tmp_path):
         "        raise RuntimeError('cannot reach the service')\n"
     )
     (tmp_path / "conf.d" / "failing.yaml").write_text("instances: [{}]\n")
-    make_distribution(site, "e2e-metrics-sink", "e2e_metrics_sink", SINK_PLUGIN, "e2e_sink")
+    sink = FILE_SINK_PLUGIN.format(track="metrics")
+    make_distribution(site, "e2e-metrics-sink", "e2e_metrics_sink", sink, "e2e_sink")
     with config.open("a") as f:
         f.write(
             "confd_path: conf.d\nadditional_checksd: checks.d\ne2e_sink:\n  path: metrics.jsonl\n"

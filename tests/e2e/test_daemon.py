@@ -7,37 +7,15 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from e2e_support import make_distribution, tool
+from e2e_support import make_distribution, run_cli, tool, wait_until
 
 
 def markers(tmp_path: Path) -> list[str]:
     f = tmp_path / "markers" / "events"
     return f.read_text().split() if f.exists() else []
-
-
-def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def run_cli(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [tool("security-agent"), *argv],
-        env=env,
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_start_runs_plugins_and_sigterm_stops_them_with_exit_zero(spawn, config, tmp_path):

@@ -1,7 +1,7 @@
 """The real daemon with the ipc_api plugin, driven by the project's CLI, Python's ssl and curl.
 
-The plugin is made visible as an installed distribution would be: a ``.dist-info`` with the
-entry point ``ipc_api = plugins.ipc_api`` on ``PYTHONPATH``, next to the source tree.
+ipc_api is a built-in plugin, installed with the project: the daemon's environment is the one
+every e2e test uses.
 """
 
 from __future__ import annotations
@@ -15,26 +15,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-from e2e_support import tool
+from e2e_support import free_port, run_cli, tool
 
-MAIN = Path(__file__).resolve().parents[2]
 UNREACHABLE_TAIL = (
     "\t\tMake sure the agent is running before requesting the status.\n"
     "\t\tContact support if you continue having issues.\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def api_env(env: dict[str, str]) -> dict[str, str]:
-    """The daemon's environment; ipc_api is a built-in, installed with the project."""
-    return env
 
 
 def with_port(config: Path, port: int, name: str | None = None, run: str = "run") -> Path:
@@ -51,15 +37,7 @@ def with_port(config: Path, port: int, name: str | None = None, run: str = "run"
 def cli(
     cfg: Path, *argv: str, env: dict[str, str], stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [tool("security-agent"), "-c", str(cfg), *argv],
-        env=env,
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("-c", str(cfg), *argv, env=env, stdin=stdin)
 
 
 def https_get(port: int, path: str, token: str | None, cafile: Path) -> tuple[int, bytes]:
@@ -74,10 +52,10 @@ def https_get(port: int, path: str, token: str | None, cafile: Path) -> tuple[in
         return err.code, err.read()
 
 
-def test_cli_against_the_real_daemon(spawn, config, api_env, tmp_path):
+def test_cli_against_the_real_daemon(spawn, config, env, tmp_path):
     port = free_port()
     cfg = with_port(config, port)
-    d = spawn(tool("security-agent"), "start", "-c", str(cfg), extra_env=api_env)
+    d = spawn(tool("security-agent"), "start", "-c", str(cfg))
     d.wait_for("Security Agent is now running.")
     d.wait_for(f"The command API listens on https://127.0.0.1:{port}")
     token = (tmp_path / "auth_token").read_text()
@@ -122,21 +100,19 @@ def test_cli_against_the_real_daemon(spawn, config, api_env, tmp_path):
     assert set(json.loads(body)) == {"Healthy", "Unhealthy"}
 
     # The project's own client.
-    r = cli(cfg, "status", env=api_env)
+    r = cli(cfg, "status", env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Getting the status from the agent.\n")
     assert "Command API\n===========\n" in r.stdout
-    assert cli(cfg, "hostname", env=api_env).stdout == socket.gethostname() + "\n"
-    r = cli(cfg, "config", "list-runtime", env=api_env)
+    assert cli(cfg, "hostname", env=env).stdout == socket.gethostname() + "\n"
+    r = cli(cfg, "config", "list-runtime", env=env)
     assert r.stdout.startswith("=== Settings that can be changed at runtime ===\nlog_level ")
-    assert (
-        cli(cfg, "config", "get", "log_level", env=api_env).stdout == "log_level is set to: info\n"
-    )
+    assert cli(cfg, "config", "get", "log_level", env=env).stdout == "log_level is set to: info\n"
 
     # log_level changes the live level: rejected requests are logged at debug level.
     log_file = tmp_path / "run" / "log" / "security-agent.log"
     https_get(port, "/agent/probe-before", "1" * 64, cert)
-    r = cli(cfg, "config", "set", "log_level", "debug", env=api_env)
+    r = cli(cfg, "config", "set", "log_level", "debug", env=env)
     assert (r.returncode, r.stdout) == (0, "Configuration setting log_level is now set to: debug\n")
     https_get(port, "/agent/probe-after", "1" * 64, cert)
     deadline = time.monotonic() + 10
@@ -144,12 +120,10 @@ def test_cli_against_the_real_daemon(spawn, config, api_env, tmp_path):
         assert time.monotonic() < deadline, log_file.read_text()
         time.sleep(0.05)
     assert "/agent/probe-before" not in log_file.read_text()
-    assert (
-        cli(cfg, "config", "get", "log_level", env=api_env).stdout == "log_level is set to: debug\n"
-    )
+    assert cli(cfg, "config", "get", "log_level", env=env).stdout == "log_level is set to: debug\n"
 
     # stop: a graceful stop through the host lifecycle, exit 0.
-    r = cli(cfg, "stop", env=api_env)
+    r = cli(cfg, "stop", env=env)
     assert (r.returncode, r.stdout) == (0, "Security agent stopping\n")
     assert d.wait() == 0
     d.wait_for("Plugin ipc_api stopped")
@@ -157,7 +131,7 @@ def test_cli_against_the_real_daemon(spawn, config, api_env, tmp_path):
     assert not any("Traceback" in line for line in d.lines)
 
     # With no agent running.
-    r = cli(cfg, "status", env=api_env)
+    r = cli(cfg, "status", env=env)
     assert r.returncode == 1
     assert r.stdout == "Getting the status from the agent.\n"
     assert r.stderr == (
@@ -166,10 +140,10 @@ def test_cli_against_the_real_daemon(spawn, config, api_env, tmp_path):
     )
 
 
-def test_non_loopback_address_refuses_to_start(spawn, config, api_env):
+def test_non_loopback_address_refuses_to_start(spawn, config, env):
     cfg = with_port(config, free_port())
     cfg.write_text(cfg.read_text() + "cmd_host: 0.0.0.0\n")
-    d = spawn(tool("security-agent"), "start", "-c", str(cfg), extra_env=api_env)
+    d = spawn(tool("security-agent"), "start", "-c", str(cfg))
     assert d.wait() == 1
     d.wait_for(
         "security-agent: plugin ipc_api: cmd_host: address was set to a non-loopback IP "
@@ -178,12 +152,10 @@ def test_non_loopback_address_refuses_to_start(spawn, config, api_env):
     assert not any("is now running" in line for line in d.lines)
 
 
-def test_two_agents_started_together_share_one_token(spawn, config, api_env, tmp_path):
+def test_two_agents_started_together_share_one_token(spawn, config, env, tmp_path):
     ports = [free_port(), free_port()]
     cfgs = [with_port(config, p, f"agent-{i}.yaml", f"run-{i}") for i, p in enumerate(ports)]
-    daemons = [
-        spawn(tool("security-agent"), "start", "-c", str(c), extra_env=api_env) for c in cfgs
-    ]
+    daemons = [spawn(tool("security-agent"), "start", "-c", str(c)) for c in cfgs]
     for d, p in zip(daemons, ports, strict=True):
         d.wait_for(f"The command API listens on https://127.0.0.1:{p}")
     token = (tmp_path / "auth_token").read_text()
@@ -197,13 +169,13 @@ def test_two_agents_started_together_share_one_token(spawn, config, api_env, tmp
     assert sorted(x.name for x in tmp_path.iterdir() if "auth_token" in x.name) == ["auth_token"]
 
 
-def test_port_taken_stops_the_agent_with_exit_one(spawn, config, api_env):
+def test_port_taken_stops_the_agent_with_exit_one(spawn, config, env):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         cfg = with_port(config, port)
-        d = spawn(tool("security-agent"), "start", "-c", str(cfg), extra_env=api_env)
+        d = spawn(tool("security-agent"), "start", "-c", str(cfg))
         assert d.wait() == 1
     line = d.wait_for("Error while starting api server, exiting: ")
     assert line.endswith(f"Couldn't listen on 127.0.0.1:{port}: [Errno 98] Address already in use.")

@@ -20,7 +20,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from e2e_support import make_distribution, tool
+from e2e_support import make_distribution, tool, wait_until
 
 INTAKE = Path(__file__).resolve().parents[1] / "plugins" / "sinks" / "sinks_intake.py"
 MAIN = Path(__file__).resolve().parents[2]
@@ -114,13 +114,6 @@ class Intake:
 
 def count_lines(path: Path) -> int:
     return len(path.read_text().split()) if path.exists() else 0
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_every_event_arrives_at_least_once_through_outages_and_a_kill_9(

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from e2e_support import Daemon
+from e2e_support import AGENT_CONFIG, Daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "plugin-file-integrity"
@@ -104,11 +104,7 @@ def config(tmp_path: Path) -> Path:
     watched.write_text("PermitRootLogin no\n")
     cfg = tmp_path / "security-agent.yaml"
     cfg.write_text(
-        "run_path: run\n"
-        "security_agent:\n"
-        "  cmd_port: 0\n"
-        "  expvar_port: 0\n"
-        "  log_file: run/security-agent.log\n"
+        AGENT_CONFIG + "  log_file: run/security-agent.log\n"
         "  health_ping_frequency: 0.5s\n"
         "file_integrity:\n"
         "  interval: 1s\n"
