@@ -1,4 +1,4 @@
-"""The check runners: a bounded thread pool owned by the ``checks`` plugin.
+"""The check runners: a host :class:`~host.workers.WorkerPool` owned by the ``checks`` plugin.
 
 Why not ``agent.workers``: that pool is sized for the host's own blocking work
 (``security_agent.worker_pool_size``) and is shared with other plugins; a check that never
@@ -9,15 +9,17 @@ daemons: a check the plugin had to abandon at shutdown cannot keep the process a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from twisted.internet import defer
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
+
+from host.workers import WorkerPool
 
 T = TypeVar("T")
+
+STOP_GRACE = 2.0
+"""Seconds after :meth:`RunnerPool.stop` before a runner still held by a check is logged."""
 
 
 class Runners(Protocol):
@@ -34,41 +36,26 @@ class Runners(Protocol):
     def stop(self) -> None: ...
 
 
-class _DaemonThread(threading.Thread):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.daemon = True
-
-
-class _DaemonThreadPool(ThreadPool):
-    threadFactory = _DaemonThread
-
-
 class RunnerPool:
+    """``check_runners`` threads named ``check-runner-N``, with the status keys of the Agent."""
+
     def __init__(self, reactor: Any, size: int) -> None:
         if size < 1:
             raise ValueError(f"check_runners must be at least 1, got {size}")
-        self.reactor = reactor
         self.size = size
-        self._pool = _DaemonThreadPool(minthreads=0, maxthreads=size, name="check-runner")
-        self.started = False
+        self._workers = WorkerPool(reactor, size, name="check-runner")
 
     def start(self) -> None:
-        if not self.started:
-            self._pool.start()
-            self.started = True
+        self._workers.start()
 
     def defer(self, f: Callable[[], T]) -> defer.Deferred[T]:
-        if not self.started:
-            return defer.fail(RuntimeError("the check runners are stopped"))
-        return deferToThreadPool(self.reactor, self._pool, f)
+        return self._workers.defer(f)
 
     def stats(self) -> dict[str, int]:
-        return {"Workers": self.size, "Busy": len(self._pool.working)}
+        stats = self._workers.stats()
+        return {"Workers": stats["size"], "Busy": stats["busy"]}
 
     def stop(self) -> None:
-        """Stop taking work; threads still running a check are left to finish (daemons)."""
-        if not self.started:
-            return
-        self.started = False
-        threading.Thread(target=self._pool.stop, name="check-runner-stopper", daemon=True).start()
+        """Stop taking work without waiting: the plugin's jobs already waited for running
+        checks, so a thread still busy here holds an abandoned check (the pool logs it)."""
+        self._workers.stop(STOP_GRACE)

@@ -240,3 +240,20 @@ def test_flare_has_runner_figures_and_check_configs(checks_env, reactor):
     assert flare.files[f"checks/conf.d/{name}.d/conf.yaml"] == b"instances: [{password: hunter2}]\n"
     assert name in json.loads(flare.files["checks/runner.json"])["Checks"]
     stop(svc, reactor)
+
+
+def test_runner_pool_is_a_named_host_pool_with_the_agent_status_keys(reactor):
+    from plugins.checks.runner_pool import RunnerPool
+
+    with pytest.raises(ValueError, match=r"^check_runners must be at least 1, got 0$"):
+        RunnerPool(reactor, 0)
+    pool = RunnerPool(reactor, 3)
+    assert pool.stats() == {"Workers": 3, "Busy": 0}
+    pool.start()
+    d = pool.defer(threading.current_thread)
+    pump(reactor, lambda: d.called)
+    assert d.result.name.startswith("PoolThread-check-runner")
+    pool.stop()
+    failures = []
+    pool.defer(lambda: None).addErrback(failures.append)
+    assert [f.type for f in failures] == [RuntimeError]
