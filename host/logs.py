@@ -485,7 +485,8 @@ class LogControl:
 # Standard library bridge
 
 
-def _twisted_level(levelno: int) -> LogLevel:
+def twisted_level(levelno: int) -> LogLevel:
+    """A standard-library level number (``logging.WARNING``, 7 for TRACE…) as a Twisted level."""
     for threshold, level in _FROM_STDLIB:
         if levelno >= threshold:
             return level
@@ -529,7 +530,7 @@ class _TwistedBridgeHandler(logging.Handler):
         # The text goes in as a field, never as the format: a stdlib message may contain braces.
         fields["log_text"] = text
         logger = Logger(namespace=record.name, observer=self.observer)
-        level = _twisted_level(record.levelno)
+        level = twisted_level(record.levelno)
         exc_info = record.exc_info
         if exc_info is not None and exc_info[1] is not None:
             failure = Failure(exc_info[1], exc_info[0], exc_info[2])  # type: ignore[no-untyped-call]

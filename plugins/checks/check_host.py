@@ -15,8 +15,9 @@ import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 
+from host.logs import twisted_level
 from plugins.checks.aggregation import Aggregator
 from plugins.checks.persistent_cache import PersistentCache
 
@@ -24,23 +25,6 @@ if TYPE_CHECKING:
     from host.agent import Agent
 
 log = Logger(namespace="checks")
-
-
-def twisted_level(level: int) -> LogLevel:
-    """Python logging level numbers (7 TRACE … 50 CRITICAL) to twisted levels."""
-    for threshold, twisted in _LEVELS:
-        if level >= threshold:
-            return twisted
-    return _DEBUG
-
-
-_LEVELS: tuple[tuple[int, LogLevel], ...] = (
-    (50, LogLevel.critical),
-    (40, LogLevel.error),
-    (30, LogLevel.warn),
-    (20, LogLevel.info),
-)
-_DEBUG: LogLevel = LogLevel.debug
 
 
 _SQL_LITERALS = re.compile(r"'(?:[^'\\]|\\.|'')*'|\b\d+(?:\.\d+)?\b")
