@@ -56,7 +56,8 @@ def collect_status(agent: Agent) -> dict[str, Any]:
     }
 
 
-def _ts(value: float | None) -> str:
+def status_date(value: float | None) -> str:
+    """A time as status pages show it (UTC), ``never`` for ``None``; plugins' sections too."""
     if value is None:
         return "never"
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
@@ -71,8 +72,8 @@ def render_text(status: dict[str, Any]) -> str:
         title,
         "=" * len(title),
         "",
-        f"  Status date: {_ts(time.time())}",
-        f"  Agent start: {_ts(h['started_at'])}",
+        f"  Status date: {status_date(time.time())}",
+        f"  Agent start: {status_date(h['started_at'])}",
         f"  Pid: {h['pid']}",
         f"  Hostname: {h['hostname']}",
         f"  Python Version: {h['python_version']}",

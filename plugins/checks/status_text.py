@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-
-def _date(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+from host.status import status_date
 
 
 def instance_block(snapshot: dict[str, Any]) -> str:
@@ -26,8 +21,8 @@ def instance_block(snapshot: dict[str, Any]) -> str:
         f"    Service Checks: Last Run: {snapshot['ServiceChecks']:,}, "
         f"Total: {snapshot['TotalServiceChecks']:,}",
         f"    Average Execution Time : {snapshot['AverageExecutionTime']}ms",
-        f"    Last Execution Date : {_date(snapshot['LastExecutionDate'])}",
-        f"    Last Successful Execution Date : {_date(snapshot['LastSuccessDate'])}",
+        f"    Last Execution Date : {status_date(snapshot['LastExecutionDate'])}",
+        f"    Last Successful Execution Date : {status_date(snapshot['LastSuccessDate'])}",
     ]
     if snapshot.get("SkippedTurns"):
         lines.append(f"    Skipped Turns (previous run still going): {snapshot['SkippedTurns']}")
