@@ -135,7 +135,6 @@ class Agent:
         starting the agent (``compliance check --report``) calls it too.
         """
         enabled = {name for name, rt in self.runtimes.items() if rt.spec.enabled}
-        taken = {sink.name for sink in self.events.sinks}
         for plugin_name, sinks in self.call_each("security_agent_event_sinks", agent=self):
             if plugin_name not in enabled or isinstance(sinks, Exception):
                 continue
@@ -146,15 +145,16 @@ class Agent:
                         plugin=plugin_name,
                         sink=sink,
                     )
-                elif sink.name in taken:
+                    continue
+                try:
+                    self.events.add_sink(sink)
+                except ValueError:  # the router refuses a second sink of the same name
                     log.error(
                         "Plugin {plugin}: an event sink named {sink} is already registered",
                         plugin=plugin_name,
                         sink=sink.name,
                     )
                 else:
-                    self.events.add_sink(sink)
-                    taken.add(sink.name)
                     log.info(
                         "Event sink {sink} from {plugin} takes {tracks}",
                         sink=sink.name,
