@@ -178,9 +178,7 @@ def build_agent(
         _collect_runtime_settings(agent)
         _collect_specs(agent)
         return agent
-    except (ConfigError, DiscoveryError) as exc:
-        raise StartupError(str(exc)) from exc
-    except ValueError as exc:
+    except (ConfigError, DiscoveryError, ValueError) as exc:
         raise StartupError(str(exc)) from exc
 
 
