@@ -13,44 +13,27 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.protocol import Protocol
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from host.connections import ConnectionTracker
 
 LOOPBACK = "127.0.0.1"
 
 
 class _QuietSite(Site):
-    """No access log: scrapes every few seconds would drown the agent's log."""
+    """No access log (scrapes every few seconds would drown the agent's log); follows its
+    connections so that stop can close them."""
+
+    def __init__(self, resource: Resource, reactor: Any) -> None:
+        super().__init__(resource, reactor=reactor)  # type: ignore[no-untyped-call]
+        self.connections = ConnectionTracker()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self.connections.follow(super().buildProtocol(addr))  # type: ignore[no-untyped-call]
 
     def log(self, request: Any) -> None:
         pass
-
-
-class _TrackingFactory(WrappingFactory):
-    """Remembers open connections and tells who waits when the last one has closed."""
-
-    def __init__(self, wrapped: Site) -> None:
-        super().__init__(wrapped)  # type: ignore[no-untyped-call]
-        self._drained: list[defer.Deferred[None]] = []
-
-    def unregisterProtocol(self, p: Protocol) -> None:
-        super().unregisterProtocol(p)  # type: ignore[no-untyped-call]
-        if not self.protocols:
-            waiting, self._drained = self._drained, []
-            for d in waiting:
-                d.callback(None)
-
-    def close_all(self) -> defer.Deferred[None]:
-        if not self.protocols:
-            return defer.succeed(None)
-        d: defer.Deferred[None] = defer.Deferred()
-        self._drained.append(d)
-        for protocol in list(self.protocols):
-            if isinstance(protocol, ProtocolWrapper) and protocol.transport is not None:
-                protocol.transport.loseConnection()
-        return d
 
 
 class ExpvarServer:
@@ -58,15 +41,13 @@ class ExpvarServer:
 
     def __init__(self, reactor: Any, resource: Resource) -> None:
         self._reactor = reactor
-        site = _QuietSite(resource, reactor=reactor)  # type: ignore[no-untyped-call]
-        site.noisy = False  # no "Starting factory" lines for every listen
-        self._factory = _TrackingFactory(site)
-        self._factory.noisy = False
+        self._site = _QuietSite(resource, reactor)
+        self._site.noisy = False  # no "Starting factory" lines for every listen
         self._port: IListeningPort | None = None
 
     def listen(self, port: int) -> int:
         """Start listening; returns the bound port. ``CannotListenError`` if it is taken."""
-        self._port = self._reactor.listenTCP(port, self._factory, interface=LOOPBACK)
+        self._port = self._reactor.listenTCP(port, self._site, interface=LOOPBACK)
         return self.port or port
 
     @property
@@ -91,4 +72,4 @@ class ExpvarServer:
         if self._port is not None:
             port, self._port = self._port, None
             await defer.maybeDeferred(port.stopListening)
-        await self._factory.close_all()
+        await self._site.connections.close_all()

@@ -97,7 +97,7 @@ class IpcServer:
             waits.append(defer.maybeDeferred(self.port.stopListening))
             self.port = None
         if self.site is not None:
-            self.site.close_connections()
+            waits.append(self.site.connections.close_all(abort=True))
         return defer.gatherResults(waits, consumeErrors=True)
 
     def stats(self) -> dict[str, int]:

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 from twisted.web.http_headers import Headers
 
+from host.connections import ConnectionTracker
 from host.plugin_types import ApiRequest, ApiResponse
 from plugins.ipc_api.auth import REALM_HEADER, check_authorization
 from plugins.ipc_api.routes import RouteTable
@@ -65,35 +66,15 @@ class ApiSite(server.Site):
 
     def __init__(self, root: resource.Resource, *, timeout: float = 60.0) -> None:
         super().__init__(root, timeout=timeout)  # type: ignore[no-untyped-call]
-        self.transports: dict[int, Any] = {}
-        """Open connections by channel id, so that stop can close keep-alive clients."""
+        self.connections = ConnectionTracker()
+        """Open connections, so that stop can close keep-alive clients."""
 
     def buildProtocol(self, addr: IAddress | None) -> Any:
-        channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
-        if channel is None:
-            return None
-        # The channel Site builds proxies only IProtocol, so its transport is caught here.
-        make, lost, transports = channel.makeConnection, channel.connectionLost, self.transports
-
-        def make_connection(transport: Any) -> None:
-            transports[id(channel)] = transport
-            make(transport)
-
-        def connection_lost(reason: Failure) -> None:
-            transports.pop(id(channel), None)
-            lost(reason)
-
-        channel.makeConnection = make_connection
-        channel.connectionLost = connection_lost
-        return channel
+        return self.connections.follow(super().buildProtocol(addr))  # type: ignore[no-untyped-call]
 
     def log(self, request: http.Request) -> None:
         # Requests are counted by status code instead; a line per request would drown the log.
         pass
-
-    def close_connections(self) -> None:
-        for transport in list(self.transports.values()):
-            transport.abortConnection()
 
 
 class ApiResource(resource.Resource):
