@@ -46,7 +46,7 @@ from plugins.runtime_security.sources import (
     Source,
     is_unresolved,
 )
-from plugins.runtime_security.sources.file_source import DISCARD_BITS
+from plugins.runtime_security.sources.file_source import TYPE_BITS
 from plugins.runtime_security.variable_carry import carry_variables
 
 PROCESS_LIFECYCLE = frozenset({"exec", "fork", "exit"})
@@ -292,7 +292,7 @@ class RuntimeSecurityService:
         if (
             not matched
             and isinstance(etype, str)
-            and etype in DISCARD_BITS
+            and etype in TYPE_BITS
             and event.get("source") == "file"
         ):
             self._offer_discarder(etype, event)

@@ -43,6 +43,7 @@ from .fanotify_backend import (
     FAN_OPEN_EXEC,
     FAN_RENAME,
     MAX_DISCARDERS,
+    PER_FILE_EVENTS,
     Fanotify,
     RawFileEvent,
 )
@@ -66,13 +67,12 @@ EVENT_BITS = MappingProxyType(
 )
 
 
-# The kernel bits each SECL event type of this source comes from, for ``restrict``. Creations,
-# deletions and renames stay asked for whatever the rules: they are rare, the self-test's
-# open(O_CREAT) is a creation, and the backends need them to keep names right.
+# The per-file kernel bits each SECL event type of this source comes from: what ``restrict``
+# keeps asking for when a rule names the type, and what a discarder of the type ignores.
+# Only per-file bits are ever left out: creations, deletions and renames stay asked for
+# whatever the rules, since they are rare, the self-test's open(O_CREAT) is a creation, and
+# the backends need them to keep names right.
 TYPE_BITS = MappingProxyType({"open": FAN_OPEN})
-ALWAYS_ASKED = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_ONDIR
-# The per-file bit a discarder of an event type ignores.
-DISCARD_BITS = MappingProxyType({"open": FAN_OPEN})
 
 
 def event_mask(names: Iterable[str]) -> int:
@@ -221,10 +221,10 @@ class FileSource(Source):
         types = self._restricted_to
         if types is None:
             return mask
-        needed = ALWAYS_ASKED
+        needed = 0
         for etype in types:
             needed |= TYPE_BITS.get(etype, 0)
-        return mask & needed
+        return mask & (~PER_FILE_EVENTS | needed)
 
     def restrict(self, event_types: frozenset[str] | None) -> None:
         """Ask the kernel only for what rules of ``event_types`` can match (None: everything
@@ -241,7 +241,7 @@ class FileSource(Source):
         """No rule can match ``event_type`` events of the file at ``path``: have the kernel
         drop them (fanotify only; False when not done). Lifted by a new name for the file,
         by ``restrict`` and by ``flush_discarders``."""
-        bits = DISCARD_BITS.get(event_type, 0)
+        bits = TYPE_BITS.get(event_type, 0)
         backend = self._backend
         if not bits or not isinstance(backend, Fanotify):
             return False
