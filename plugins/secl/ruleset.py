@@ -246,10 +246,8 @@ class RuleSet:
     def _build_index(self) -> None:
         types = set(self.model.event_types) | {r.event_type for r in self._ordered if r.event_type}
         self._buckets = {t: _Bucket() for t in types}
-        indexed: list[CompiledRule] = []
         for rule in self._ordered:
             field_name = rule.indexed_by
-            indexed.append(rule)
             targets = (
                 [self._buckets[rule.event_type]]
                 if rule.event_type
@@ -272,11 +270,10 @@ class RuleSet:
                 cached_lookup(f.spec, f.length, f.cache, f.rules_for)
                 for f in bucket.fields.values()
             )
-        self._ordered = indexed
-        self.rules = {r.id: r for r in indexed}
-        self._predicates = [r.predicate for r in indexed]
-        self._approved = [r.after_approval if r.indexed_by else r.predicate for r in indexed]
-        self._ids = [r.id for r in indexed]
+        rules = self._ordered
+        self._predicates = [r.predicate for r in rules]
+        self._approved = [r.after_approval if r.indexed_by else r.predicate for r in rules]
+        self._ids = [r.id for r in rules]
 
     # evaluation ------------------------------------------------------------------------------
     def evaluate(self, event: Mapping[str, Any]) -> list[str]:
