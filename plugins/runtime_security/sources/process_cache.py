@@ -18,14 +18,14 @@ import contextlib
 import grp
 import os
 import pwd
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_CONTAINER_ID = re.compile(r"([0-9a-f]{64})(?:\.scope)?$")
+from plugins.workloadmeta.cgroups import container_from_path
+
 MAX_ANCESTORS = 64
 MAX_ENTRIES = 65536
 # Processes remembered after their exit, for events read after the exit record: at 1,000
@@ -53,12 +53,10 @@ class ProcessEntry:
 
 
 def container_id_of(cgroup: str) -> str:
-    """The 64-hex container id at the end of a docker/containerd/podman cgroup path."""
-    for part in reversed(cgroup.split("/")):
-        match = _CONTAINER_ID.search(part)
-        if match:
-            return match.group(1)
-    return ""
+    """The 64-hex container id of a docker/containerd/cri-o/podman cgroup path, as the
+    workload list reads it (the process events feed that list)."""
+    ref = container_from_path(cgroup)
+    return ref.id if ref is not None else ""
 
 
 def _copy(entry: ProcessEntry) -> ProcessEntry:
@@ -75,6 +73,18 @@ def is_unresolved(process: dict[str, Any]) -> bool:
     (gone from /proc before any record of it was read). Only pid 0 and init have no parent;
     init and kernel threads always have a name."""
     return bool(process.get("pid")) and not process.get("ppid") and not process.get("comm")
+
+
+def _cached_name(names: dict[int, str], ident: int, lookup: Callable[[int], Any]) -> str:
+    """The name of a user or group id ("" when unknown), looked up once per id."""
+    name = names.get(ident)
+    if name is None:
+        try:
+            name = str(lookup(ident)[0])  # pw_name / gr_name: the first field of both
+        except KeyError:
+            name = ""
+        names[ident] = name
+    return name
 
 
 def _read(path: str) -> bytes:
@@ -350,24 +360,10 @@ class ProcessCache:
         return entry.envs
 
     def user_name(self, uid: int) -> str:
-        name = self._users.get(uid)
-        if name is None:
-            try:
-                name = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                name = ""
-            self._users[uid] = name
-        return name
+        return _cached_name(self._users, uid, pwd.getpwuid)
 
     def group_name(self, gid: int) -> str:
-        name = self._groups.get(gid)
-        if name is None:
-            try:
-                name = grp.getgrgid(gid).gr_name
-            except KeyError:
-                name = ""
-            self._groups[gid] = name
-        return name
+        return _cached_name(self._groups, gid, grp.getgrgid)
 
     def snapshot(self, entry: ProcessEntry) -> dict[str, Any]:
         """The SECL ``process`` dict of one entry, without ancestors. Built once per entry
