@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+from host.status import status_date
 
 
 def render(data: Mapping[str, Any]) -> str:
@@ -43,7 +38,7 @@ def render(data: Mapping[str, Any]) -> str:
         "",
         "Self Tests",
         "==========",
-        f"  Last execution: {_when(st['LastTimestamp'])}",
+        f"  Last execution: {status_date(st['LastTimestamp'])}",
         f"  Succeeded: {', '.join(st['Success']) or 'none'}",
         f"  Failed: {', '.join(st['Fails']) or 'none'}",
     ]
