@@ -121,12 +121,12 @@ def security_agent_status(agent: Any) -> StatusSection | None:
         return None
     service = service_for(agent)
     if not service.loaded:
-        service.load()  # so that a status before the first run lists the rules not run yet
+        service.load_soon()  # so that a status before the first run lists the rules not run yet
     return StatusSection(
         key="compliance",
         title="Compliance",
         data=service.status.as_dict(),
-        text=service.status.text(),
+        text=service.status.text() if service.loaded else "Loading the benchmarks",
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from plugins.compliance.benchmark import Benchmark, LoadResult, Rule, load_benchmarks
 from plugins.compliance.checker import Checker, default_rule_filter
@@ -121,15 +122,22 @@ class ComplianceService:
         self._sleeps: set[defer.Deferred[Any]] = set()
         self.xccdf_job: Any = None
         self.loaded = False
+        self._loading: defer.Deferred[Any] | None = None
 
     # --- loading ---------------------------------------------------------------------------
 
     def load(self) -> LoadResult:
-        result = load_benchmarks(self.dirs, "*.yaml", default_rule_filter(self.env))
+        """Read the benchmarks and declare their rules in status (in the calling thread)."""
+        return self._declare(self._read())
+
+    def _read(self) -> LoadResult:
+        # Only this runs in a worker: status is read and written in the reactor thread.
+        return load_benchmarks(self.dirs, "*.yaml", default_rule_filter(self.env))
+
+    def _declare(self, result: LoadResult) -> LoadResult:
         for error in result.errors:
             log.error("compliance: {error}", error=error)
         self.status.load_errors = list(result.errors)
-        self.loaded = True
         by_framework: dict[str, list[Benchmark]] = {}
         for bench in result.benchmarks:
             by_framework.setdefault(bench.framework, []).append(bench)
@@ -137,7 +145,28 @@ class ComplianceService:
             rule_ids = [r.id for b in benches for r in b.rules]
             self.status.declare(framework, benches[0].name, benches[0].version, rule_ids)
         self.status.keep_only(set(by_framework))
+        self.loaded = True
         return result
+
+    def _load_in_worker(self) -> defer.Deferred[LoadResult]:
+        """Parse the benchmark files in a worker (YAML and filters must not hold the reactor,
+        where status is served), then declare them in the reactor thread."""
+        read: defer.Deferred[LoadResult] = self.agent.workers.defer(self._read)
+        return read.addCallback(self._declare)
+
+    def load_soon(self) -> None:
+        """Load in a worker, unless a load is under way."""
+        if self._loading is not None:
+            return
+        d = self._load_in_worker()
+        self._loading = d
+
+        def done(result: Any) -> None:
+            self._loading = None
+            if isinstance(result, Failure):
+                log.failure("compliance: loading the benchmarks failed", result)
+
+        d.addBoth(done)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -165,7 +194,7 @@ class ComplianceService:
         return defer.ensureDeferred(self._run(xccdf=True))
 
     async def _run(self, xccdf: bool) -> None:
-        loaded = await self.agent.workers.defer(self.load)
+        loaded = await self._load_in_worker()
         benchmarks = split(loaded.benchmarks, xccdf)
         if not benchmarks:
             if not xccdf:

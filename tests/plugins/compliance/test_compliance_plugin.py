@@ -5,8 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from compliance_test_support import ListSink
-from support import FakeReactor, entry_point, make_agent, plugin_module
+from compliance_test_support import agent_with_list_sink
 
 import plugins.compliance
 from host.lifecycle import AgentService
@@ -68,10 +67,6 @@ def setup(tmp_path, extra="", interval="60s"):
     )
     host = tmp_path / "host"
     host.mkdir()
-    sink = ListSink()
-    sinks = plugin_module("listsink", security_agent_event_sinks=lambda agent: [sink])
-    reactor = FakeReactor()
-    reactor.running = True
     config = (
         textwrap.dedent(
             f"""\
@@ -86,13 +81,7 @@ def setup(tmp_path, extra="", interval="60s"):
         )
         + extra
     )
-    agent = make_agent(
-        reactor,
-        [entry_point("compliance", plugins.compliance), entry_point("listsink", sinks)],
-        config,
-        tmp_path=tmp_path,
-    )
-    return agent, reactor, sink
+    return agent_with_list_sink(tmp_path, config)
 
 
 def test_compliance_plugin_spec_from_config(tmp_path):
@@ -169,6 +158,24 @@ def test_compliance_status_before_first_run(tmp_path):
     assert (
         "Rules: 3 total | 0 passed | 0 failed | 0 error | 0 skipped | 3 not run yet" in section.text
     )
+
+
+def test_compliance_status_loads_the_benchmarks_in_a_worker(tmp_path):
+    agent, _reactor, _sink = setup(tmp_path)
+    workers = HeldWorkers(agent.workers, held="_read")
+    agent.workers = workers
+    section = dict(agent.call_each("security_agent_status", agent=agent))["compliance"]
+    assert section.text == "Loading the benchmarks"
+    assert len(workers.held) == 1  # the reactor did not parse them; a worker will
+    section = dict(agent.call_each("security_agent_status", agent=agent))["compliance"]
+    assert len(workers.held) == 1  # one load at a time
+    d, f, args = workers.held.pop()
+    d.callback(f(*args))
+    section = dict(agent.call_each("security_agent_status", agent=agent))["compliance"]
+    assert (
+        "Rules: 3 total | 0 passed | 0 failed | 0 error | 0 skipped | 3 not run yet" in section.text
+    )
+    assert workers.held == []
 
 
 def test_compliance_stop_cancels_pending_timers(tmp_path):
@@ -338,16 +345,18 @@ def test_compliance_stop_during_jitter_ends_the_pass(tmp_path):
 
 
 class HeldWorkers:
-    """Workers whose rule evaluations wait until the test lets them finish."""
+    """Workers whose rule evaluations (or other calls named ``held``) wait until the test
+    lets them finish."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, held="events"):
         self.inner = inner
         self.held = []
+        self.held_name = held
 
     def defer(self, f, *args):
         from twisted.internet import defer
 
-        if getattr(f, "__name__", "") != "events":
+        if getattr(f, "__name__", "") != self.held_name:
             return self.inner.defer(f, *args)
         d = defer.Deferred()
         self.held.append((d, f, args))
