@@ -23,15 +23,26 @@ class StoredEvent:
     payload: Any
 
 
+_last: tuple[Event, bytes] | None = None
+"""The last event encoded and its bytes: the host hands each event to every sink in turn
+(file, datadog, otlp), so they share one encoding instead of one each."""
+
+
 def encode_event(event: Event) -> bytes:
     """The record bytes for ``event``; payload values JSON cannot hold are spelled with str()."""
+    global _last  # noqa: PLW0603 - a one-slot cache, shared by every sink
+    last = _last
+    if last is not None and last[0] is event:
+        return last[1]
     doc = {
         "id": event.id,
         "track": event.track,
         "timestamp": event.timestamp,
         "payload": event.payload,
     }
-    return json.dumps(doc, separators=(",", ":"), default=str).encode()
+    data = json.dumps(doc, separators=(",", ":"), default=str).encode()
+    _last = (event, data)
+    return data
 
 
 def decode_event(data: bytes) -> StoredEvent:

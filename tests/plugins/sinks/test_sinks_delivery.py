@@ -283,3 +283,28 @@ def test_a_loop_that_never_started_does_not_wait_at_flush(tmp_path):
     loop.append(encode_event(event(0)))
     assert loop.flush(5.0).result is False
     loop.close()
+
+
+def test_each_event_is_encoded_once_for_all_sinks(monkeypatch):
+    from plugins.sinks import records
+
+    calls = []
+    real_dumps = json.dumps
+
+    def counting_dumps(*args, **kwargs):
+        calls.append(1)
+        return real_dumps(*args, **kwargs)
+
+    monkeypatch.setattr(records.json, "dumps", counting_dumps)
+    first, second = event(1), event(2)
+    data = encode_event(first)
+    assert encode_event(first) is data  # the next sink the host hands the event to
+    assert len(calls) == 1
+    assert json.loads(encode_event(second))["id"] == "id0002"
+    assert len(calls) == 2
+    assert json.loads(data) == {
+        "id": "id0001",
+        "track": "runtime",
+        "timestamp": 1001.0,
+        "payload": {"seq": 1},
+    }
