@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from support import FakeReactor, entry_point, make_agent, plugin_module
+
+import plugins.compliance
+
 
 class ListSink:
     """An event sink for the ``compliance`` track that keeps every event it is sent."""
@@ -25,6 +29,23 @@ class ListSink:
 
     def stats(self) -> dict[str, int]:
         return {"sent": len(self.events)}
+
+
+def agent_with_list_sink(tmp_path: Any, config: str, env: Any = None) -> tuple[Any, Any, ListSink]:
+    """An agent with the compliance plugin and a :class:`ListSink`, on a running fake
+    reactor: ``(agent, reactor, sink)``."""
+    sink = ListSink()
+    sinks = plugin_module("listsink", security_agent_event_sinks=lambda agent: [sink])
+    reactor = FakeReactor()
+    reactor.running = True
+    agent = make_agent(
+        reactor,
+        [entry_point("compliance", plugins.compliance), entry_point("listsink", sinks)],
+        config,
+        tmp_path=tmp_path,
+        env=env,
+    )
+    return agent, reactor, sink
 
 
 class JSONHandler(BaseHTTPRequestHandler):

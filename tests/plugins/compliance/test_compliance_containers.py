@@ -5,10 +5,13 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from compliance_test_support import JSONHandler, ListSink, UnixHTTPServer, serving
-from support import FakeReactor, entry_point, make_agent, plugin_module
+from compliance_test_support import (
+    JSONHandler,
+    UnixHTTPServer,
+    agent_with_list_sink,
+    serving,
+)
 
-import plugins.compliance
 from host.lifecycle import AgentService
 from plugins.compliance.jitter import benchmark_jitter
 from plugins.compliance.resolvers import split_image_reference
@@ -97,10 +100,6 @@ def make(tmp_path, docker_line="", env=None):
     (bench_dir / "docker.yaml").write_text(BENCH)
     (bench_dir / "test-privileged.rego").write_text(PRIVILEGED_REGO)
     (tmp_path / "host").mkdir()
-    sink = ListSink()
-    sinks = plugin_module("listsink", security_agent_event_sinks=lambda agent: [sink])
-    reactor = FakeReactor()
-    reactor.running = True
     config = textwrap.dedent(
         f"""\
         hostname: test-host
@@ -114,14 +113,7 @@ def make(tmp_path, docker_line="", env=None):
     )
     if docker_line:
         config += f"  {docker_line}\n"
-    agent = make_agent(
-        reactor,
-        [entry_point("compliance", plugins.compliance), entry_point("listsink", sinks)],
-        config,
-        tmp_path=tmp_path,
-        env=env,
-    )
-    return agent, reactor, sink
+    return agent_with_list_sink(tmp_path, config, env)
 
 
 def run_pass(agent, reactor):

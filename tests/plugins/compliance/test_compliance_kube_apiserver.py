@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 import textwrap
 from http.server import ThreadingHTTPServer
 
 import pytest
-from compliance_test_support import JSONHandler, ListSink, serving
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from support import FakeReactor, entry_point, make_agent, plugin_module
+from compliance_test_support import JSONHandler, agent_with_list_sink, serving
+from support import FakeReactor, entry_point, make_agent
 
 import plugins.compliance
 from host.lifecycle import AgentService
@@ -23,6 +17,7 @@ from plugins.compliance.environment import HostEnv
 from plugins.compliance.jitter import benchmark_jitter
 from plugins.compliance.kube_apiserver import KubeTarget
 from plugins.compliance.resolvers import IncompatibleEnvironment, ResolveError, Resolver
+from plugins.ipc_api.certificate import generate
 
 TOKEN = "test-token-0123456789"
 
@@ -54,72 +49,16 @@ SA = {
 }
 
 
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def make_ca_and_server(directory):
-    """A CA, and a server certificate it signs for IP 127.0.0.1; returns the PEM paths."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("test-cluster-ca"))
-        .issuer_name(_name("test-cluster-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kube-apiserver"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    ca_path = directory / "ca.pem"
-    ca_path.write_bytes(ca.public_bytes(pem))
+    """A self-signed CA certificate for IP 127.0.0.1 (the agent's own API certificate) that
+    both serves and is the cluster CA; returns the PEM paths (CA, certificate, key)."""
+    cert_pem, key_pem = generate(("127.0.0.1",))
     cert_path = directory / "server.pem"
-    cert_path.write_bytes(cert.public_bytes(pem))
+    cert_path.write_bytes(cert_pem)
     key_path = directory / "server-key.pem"
-    key_path.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    key_path.write_bytes(key_pem)
     key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
+    return cert_path, cert_path, key_path
 
 
 ROUTES = {
@@ -353,10 +292,6 @@ def test_compliance_kube_rule_in_the_agent(kube, tmp_path):
     bench_dir.mkdir()
     (bench_dir / "k8s.yaml").write_text(BENCH)
     (bench_dir / "test-anonymous-auth.rego").write_text(ANON_REGO)
-    sink = ListSink()
-    sinks = plugin_module("listsink", security_agent_event_sinks=lambda agent: [sink])
-    reactor = FakeReactor()
-    reactor.running = True
     config = textwrap.dedent(
         f"""\
         hostname: test-host
@@ -372,13 +307,7 @@ def test_compliance_kube_rule_in_the_agent(kube, tmp_path):
         "KUBERNETES_SERVICE_HOST": "127.0.0.1",
         "KUBERNETES_SERVICE_PORT": str(server.server_address[1]),
     }
-    agent = make_agent(
-        reactor,
-        [entry_point("compliance", plugins.compliance), entry_point("listsink", sinks)],
-        config,
-        tmp_path=tmp_path,
-        env=env,
-    )
+    agent, reactor, sink = agent_with_list_sink(tmp_path, config, env)
     service = AgentService(agent, install_signal_handlers=False)
     service.startService()
     job = agent.scheduler.jobs["compliance"]
