@@ -13,26 +13,15 @@ import pathlib
 import time
 
 from sinks_intake import IntakeResource
-from support import entry_point, make_agent, plugin_module
+from sinks_support import producer
+from support import entry_point, make_agent
 from twisted.internet import reactor, task
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from twisted.web import server
 
 import plugins.sinks
-from host import PluginSpec
 from host.lifecycle import AgentService
-
-
-def producer():
-    return entry_point(
-        "producer",
-        plugin_module(
-            "producer",
-            security_agent_plugin_spec=lambda agent: PluginSpec(security_component=True),
-            security_agent_run=lambda agent: None,
-        ),
-    )
 
 
 class IntakeCase(unittest.TestCase):

@@ -7,11 +7,12 @@ import os
 import stat
 
 import pytest
-from support import FakeReactor, entry_point, make_agent, plugin_module
+from sinks_support import producer
+from support import FakeReactor, entry_point, make_agent
 from twisted.logger import capturedLogs, formatEvent
 
 import plugins.sinks
-from host import FlareBuilder, PluginSpec
+from host import FlareBuilder
 from host.bootstrap import StartupError
 from host.lifecycle import AgentService
 from host.status import collect_status
@@ -22,17 +23,6 @@ def reactor():
     r = FakeReactor()
     r.running = True
     return r
-
-
-def producer():
-    return entry_point(
-        "producer",
-        plugin_module(
-            "producer",
-            security_agent_plugin_spec=lambda agent: PluginSpec(security_component=True),
-            security_agent_run=lambda agent: None,
-        ),
-    )
 
 
 def agent_with(reactor, tmp_path, config="", env=None):

@@ -17,6 +17,15 @@ def records(n, size=50, prefix="r"):
     return [f"{prefix}{i:06d}".encode().ljust(size, b".") for i in range(n)]
 
 
+def filled(directory, data, **options):
+    """An open spool holding ``data``."""
+    spool = Spool(directory, **options)
+    spool.open()
+    for r in data:
+        spool.append(r)
+    return spool
+
+
 def drain(spool, max_records=1000, max_bytes=10**9):
     got = []
     while (batch := spool.read_batch(max_records, max_bytes)) is not None:
@@ -26,11 +35,8 @@ def drain(spool, max_records=1000, max_bytes=10**9):
 
 
 def test_records_come_back_in_order_and_ack_removes_them(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=1 << 20)
-    spool.open()
     data = records(10)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=1 << 20)
     assert spool.queued_records == 10
     assert spool.queued_bytes == sum(len(frame(r)) for r in data)
     batch = spool.read_batch(4, 10**6)
@@ -47,11 +53,8 @@ def test_records_come_back_in_order_and_ack_removes_them(tmp_path):
 
 
 def test_batches_respect_record_and_byte_limits(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=1 << 20)
-    spool.open()
     data = records(10, size=100)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=1 << 20)
     batch = spool.read_batch(100, 350)
     assert batch.records == data[:3]
     spool.ack(batch)
@@ -61,11 +64,8 @@ def test_batches_respect_record_and_byte_limits(tmp_path):
 
 
 def test_unacknowledged_records_are_replayed_after_reopen(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=1 << 20)
-    spool.open()
     data = records(20)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=1 << 20)
     spool.ack(spool.read_batch(5, 10**6))
     spool.read_batch(5, 10**6)  # in flight when the process goes away: not acknowledged
     spool.close()
@@ -78,11 +78,8 @@ def test_unacknowledged_records_are_replayed_after_reopen(tmp_path):
 
 
 def test_segments_roll_and_delivered_ones_are_removed(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=1 << 20, segment_bytes=1000)
-    spool.open()
     data = records(100)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=1 << 20, segment_bytes=1000)
     segments = sorted(p.name for p in (tmp_path / "s").glob("*.seg"))
     assert len(segments) == 6
     assert drain(spool, max_records=7) == data
@@ -93,11 +90,8 @@ def test_segments_roll_and_delivered_ones_are_removed(tmp_path):
 
 
 def test_a_torn_tail_is_truncated_and_committed_records_survive(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=1 << 20)
-    spool.open()
     data = records(5)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=1 << 20)
     spool.close()
     seg = tmp_path / "s" / segment_name(1)
     good = seg.stat().st_size
@@ -114,11 +108,8 @@ def test_a_torn_tail_is_truncated_and_committed_records_survive(tmp_path):
 
 
 def test_a_record_with_a_bad_checksum_is_cut_with_what_follows(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=1 << 20)
-    spool.open()
     data = records(5)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=1 << 20)
     spool.close()
     seg = tmp_path / "s" / segment_name(1)
     raw = bytearray(seg.read_bytes())
@@ -200,11 +191,8 @@ def test_the_batch_in_flight_is_not_dropped_by_the_bound(tmp_path):
 
 def test_a_spool_that_dropped_while_nothing_was_in_flight_reopens_consistently(tmp_path):
     one = len(frame(records(1)[0]))
-    spool = Spool(tmp_path / "s", max_bytes=10 * one, segment_bytes=3 * one)
-    spool.open()
     data = records(40)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=10 * one, segment_bytes=3 * one)
     spool.close()
     again = Spool(tmp_path / "s", max_bytes=10 * one, segment_bytes=3 * one)
     again.open()
@@ -243,11 +231,8 @@ def test_fsync_every_append_mode_writes_the_same_records(tmp_path):
 
 def test_the_bound_holds_after_a_replay_that_starts_at_a_segment_boundary(tmp_path):
     one = len(frame(records(1)[0]))
-    spool = Spool(tmp_path / "s", max_bytes=10 * one, segment_bytes=3 * one)
-    spool.open()
     data = records(9)
-    for r in data:
-        spool.append(r)
+    spool = filled(tmp_path / "s", data, max_bytes=10 * one, segment_bytes=3 * one)
     spool.ack(spool.read_batch(3, 10**6))  # the cursor now sits at the end of segment 1
     spool.close()
     again = Spool(tmp_path / "s", max_bytes=10 * one, segment_bytes=3 * one)
