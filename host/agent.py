@@ -118,7 +118,7 @@ class Agent:
         Plugins are modules, loaded once per process; keeping their state here instead of in
         module globals lets several agents (tests, ``security-agent check``) coexist::
 
-            service = agent.plugin_state("compliance", lambda: ComplianceService(agent))
+            service = agent.plugin_state("my_plugin", lambda: MyService(agent))
         """
         if name not in self._plugin_state:
             self._plugin_state[name] = factory()
