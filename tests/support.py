@@ -155,3 +155,12 @@ def run_in_child_as_nobody(directory, action) -> str:
         output = pipe.read().decode()
     os.waitpid(pid, 0)
     return output
+
+
+def start_service(agent):
+    """Start ``agent``'s AgentService as the daemon does, without signal handlers; returns it."""
+    from host.lifecycle import AgentService
+
+    service = AgentService(agent, install_signal_handlers=False)
+    service.startService()
+    return service

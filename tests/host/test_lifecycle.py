@@ -6,12 +6,12 @@ import signal
 
 import pytest
 from support import FakeReactor, entry_point, make_agent, plugin_module
+from support import start_service as start
 from twisted.internet import defer
 from twisted.logger import capturedLogs, formatEvent
 
 from host import PluginSpec
 from host.bootstrap import StartupError
-from host.lifecycle import AgentService
 
 
 def messages(events):
@@ -45,12 +45,6 @@ def reactor():
     r = FakeReactor()
     r.running = True
     return r
-
-
-def start(agent):
-    svc = AgentService(agent, install_signal_handlers=False)
-    svc.startService()
-    return svc
 
 
 def test_start_in_declared_order_stop_in_reverse(reactor, tmp_path):

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from checks_test_support import MetricsSink, pump
 from support import FakeReactor
+from support import start_service as start
 
-from host.lifecycle import AgentService
 from plugins.checks import runner_of
 
 GOOD = """
@@ -35,12 +35,6 @@ def reactor():
     r = FakeReactor()
     r.running = True
     return r
-
-
-def start(agent):
-    svc = AgentService(agent, install_signal_handlers=False)
-    svc.startService()
-    return svc
 
 
 def stop(svc, reactor):

@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 import pytest
-from support import FakeReactor, entry_point, make_agent, plugin_module
+from support import FakeReactor, entry_point, make_agent, plugin_module, start_service
 from twisted.logger import formatEvent
 
 import plugins.expvar
 from host import PluginSpec
 from host.bootstrap import StartupError
-from host.lifecycle import AgentService
 from host.status import collect_status
 from plugins.expvar import expvar_plugin, internal_profiling
 from plugins.expvar.profiling_settings import ProfilingSettings, profiling_url
@@ -200,8 +199,7 @@ PROFILING = (
 
 
 def start(agent):
-    service = AgentService(agent, install_signal_handlers=False)
-    service.startService()
+    service = start_service(agent)
     assert service.ready
     return service
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from support import entry_point, make_agent, plugin_module
+from support import start_service as start
 from twisted.internet.testing import MemoryReactorClock
 
 import plugins.runtime_security
-from host.lifecycle import AgentService
 
 
 class ThreadedFakeReactor(MemoryReactorClock):
@@ -87,12 +87,6 @@ def runtime_agent(reactor, tmp_path, config_text: str, sink: CaptureSink, env=No
         tmp_path=tmp_path,
         env=env,
     )
-
-
-def start(agent) -> AgentService:
-    svc = AgentService(agent, install_signal_handlers=False)
-    svc.startService()
-    return svc
 
 
 def service_of(agent):

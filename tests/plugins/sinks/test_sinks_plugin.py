@@ -9,12 +9,12 @@ import stat
 import pytest
 from sinks_support import producer
 from support import FakeReactor, entry_point, make_agent
+from support import start_service as start
 from twisted.logger import capturedLogs, formatEvent
 
 import plugins.sinks
 from host import FlareBuilder
 from host.bootstrap import StartupError
-from host.lifecycle import AgentService
 from host.status import collect_status
 
 
@@ -29,12 +29,6 @@ def agent_with(reactor, tmp_path, config="", env=None):
     eps = [entry_point("sinks", plugins.sinks), producer()]
     base = "security_agent:\n  disabled_exit_delay: 1s\n"
     return make_agent(reactor, eps, base + config, tmp_path=tmp_path, env=env)
-
-
-def start(agent):
-    svc = AgentService(agent, install_signal_handlers=False)
-    svc.startService()
-    return svc
 
 
 def test_by_default_events_go_to_one_json_lines_file_per_track(reactor, tmp_path):
