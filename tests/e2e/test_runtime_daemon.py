@@ -9,22 +9,15 @@ import importlib.metadata
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import tool
+from e2e_support import free_port, run_cli, tool
 
 MAIN = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def dist_info(site: Path, name: str, module: str) -> None:
@@ -53,8 +46,7 @@ def rs_env(site: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def cli(cfg: Path, *argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("security-agent"), "-c", str(cfg), *argv], env=env, text=True,
-                          capture_output=True, timeout=60, check=False)  # fmt: skip
+    return run_cli("-c", str(cfg), *argv, env=env)
 
 
 def wait_event(path: Path, rule_id: str, timeout: float = 15.0) -> dict:
